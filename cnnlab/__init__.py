@@ -1,0 +1,6 @@
+"""cnnlab: convolutional neural networks for computer vision in JAX/Flax."""
+from cnnlab import xla_flags as _xla_flags
+
+_xla_flags.apply_defaults()
+
+__version__ = "0.1.0"
