@@ -25,12 +25,12 @@ setup(
         "matplotlib",
         "scikit-image",  # bundled real photographs for the convolution demo
         "h5py",  # Keras .h5 weight files
-        "tqdm",
     ],
     extras_require={
         "dev": [
             "pytest",
             "pytest-xdist",
+            "scipy",
             "scikit-learn",
             "pycocotools",
             "keras>=3.5",
