@@ -1,0 +1,89 @@
+"""Command-line plumbing shared by the scripts: config flags with clear errors.
+
+`config_flags` from ml_collections parses `--config=configs/x.py
+--config.optim.lr=0.1`; on a typo it raises deep inside absl with a long
+traceback. `main(fn)` checks the config file and every `--config.<field>`
+override first and turns user mistakes into one line and exit status 2; errors
+raised by the library for user-fixable causes (bad config values, missing
+files, a NaN loss) print one line and exit with status 1.
+"""
+import os
+import runpy
+import sys
+
+from absl import app, flags
+
+USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
+
+
+def _fail(message: str, status: int = 2):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def _config_args(argv, flag_name):
+    path, overrides = None, []
+    for arg in argv[1:]:
+        if arg.startswith(f"--{flag_name}="):
+            path = arg.split("=", 1)[1]
+        elif arg.startswith(f"--{flag_name}."):
+            overrides.append(arg[len(flag_name) + 3:])
+    return path, overrides
+
+
+def check_config_args(argv, flag_name: str = "config") -> None:
+    """Raises SystemExit with a clear message for a missing config file or unknown field."""
+    path, overrides = _config_args(argv, flag_name)
+    if path is None:
+        if overrides:
+            _fail(f"--{flag_name}.* overrides given without --{flag_name}=configs/<name>.py.")
+        return
+    file_path, _, arg = path.partition(":")
+    if not os.path.isfile(file_path):
+        here = os.path.dirname(file_path) or "."
+        options = sorted(f for f in os.listdir(here) if f.endswith(".py")) if os.path.isdir(here) else []
+        _fail(f"config file {file_path!r} does not exist" +
+              (f"; files in {here}: {', '.join(options)}" if options else "") + ".")
+    try:
+        module = runpy.run_path(file_path)
+        config = module["get_config"](arg) if arg else module["get_config"]()
+    except Exception as e:  # the config file itself is broken
+        _fail(f"could not load {file_path}: {type(e).__name__}: {e}")
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        node = config
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            fields = list(node.keys()) if hasattr(node, "keys") else []
+            if part not in fields:
+                where = f"{flag_name}." + ".".join(parts[:i]) if i else flag_name
+                _fail(f"unknown config field `{flag_name}.{key}` (in --{flag_name}.{item}); "
+                      f"fields of {where.rstrip('.')} are: {', '.join(sorted(fields)) or '(none)'}.")
+            node = node[part]
+
+
+def _training_error():
+    from cnnlab.train.loop import TrainingError
+    return TrainingError
+
+
+def main(fn, flag_name: str = "config"):
+    """`absl.app.run(fn)` with clear messages for bad flags and user errors."""
+
+    def parser(argv):
+        check_config_args(argv, flag_name)
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as e:
+            _fail(f"{e}. Run with --helpshort to list the flags.")
+
+    def wrapped(argv):
+        try:
+            return fn(argv)
+        except USER_ERRORS + (_training_error(),) as e:
+            if os.environ.get("CNNLAB_TRACEBACK"):
+                raise
+            message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            _fail(f"{message}", status=1)
+
+    app.run(wrapped, flags_parser=parser)

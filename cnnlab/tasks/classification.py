@@ -1,0 +1,87 @@
+"""Image classification: softmax (or sigmoid) cross-entropy, accuracy, top-k."""
+import dataclasses
+from typing import Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from cnnlab.tasks.base import ratio_metrics, valid_mask
+
+
+@dataclasses.dataclass(frozen=True)
+class Classification:
+    """Single-label classification.
+
+    Attributes:
+      num_classes: number of classes (the logits' last dimension).
+      label_smoothing: Keras/PyTorch-style smoothing of the one-hot target.
+      loss_type: 'softmax' (categorical cross-entropy) or 'sigmoid' (one
+        independent binary cross-entropy per class, Keras `binary_crossentropy`
+        on one-hot targets; with one logit it is the binary dogs-vs-cats loss).
+      top_k: also report top-k accuracy when k > 1 and k < num_classes.
+    """
+
+    num_classes: int
+    label_smoothing: float = 0.0
+    loss_type: str = "softmax"
+    top_k: int = 5
+    keys: Tuple[str, ...] = ("image", "label")
+
+    def __post_init__(self):
+        if self.loss_type not in ("softmax", "sigmoid"):
+            raise ValueError(
+                f"task.loss_type={self.loss_type!r} is not known; use 'softmax' or 'sigmoid'.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"task.label_smoothing={self.label_smoothing} must be in [0, 1).")
+
+    def _targets(self, labels, width):
+        onehot = jax.nn.one_hot(labels, width)
+        if self.label_smoothing:
+            onehot = optax.smooth_labels(onehot, self.label_smoothing)
+        return onehot
+
+    def per_example_loss(self, logits, labels):
+        logits = logits.astype(jnp.float32)  # (B, K); loss in float32 under bf16 compute
+        if self.loss_type == "sigmoid":
+            if logits.shape[-1] == 1:  # binary: one logit, label in {0, 1}
+                targets = labels[:, None].astype(jnp.float32)
+                if self.label_smoothing:
+                    targets = targets * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+            else:
+                targets = self._targets(labels, logits.shape[-1])
+            return optax.sigmoid_binary_cross_entropy(logits, targets).mean(-1)
+        return optax.softmax_cross_entropy(logits, self._targets(labels, logits.shape[-1]))
+
+    def predictions(self, logits):
+        """Class index per example (B,)."""
+        if logits.shape[-1] == 1:
+            return (logits[:, 0] > 0).astype(jnp.int32)
+        return jnp.argmax(logits, -1)
+
+    def loss(self, logits, batch):
+        labels = batch["label"]
+        mask = valid_mask(batch, labels.shape[0])
+        per_example = self.per_example_loss(logits, labels)
+        return (per_example * mask).sum() / jnp.maximum(mask.sum(), 1.0), {}
+
+    def metric_sums(self, logits, batch):
+        labels = batch["label"]
+        mask = valid_mask(batch, labels.shape[0])
+        per_example = self.per_example_loss(logits, labels)
+        correct = (self.predictions(logits) == labels).astype(jnp.float32)
+        sums = {
+            "loss_sum": (per_example * mask).sum(),
+            "accuracy_sum": (correct * mask).sum(),
+            "count": mask.sum(),
+        }
+        k = self.top_k
+        if 1 < k < logits.shape[-1]:
+            topk = jax.lax.top_k(logits.astype(jnp.float32), k)[1]  # (B, k)
+            hit = (topk == labels[:, None]).any(-1).astype(jnp.float32)
+            sums[f"top{k}_accuracy_sum"] = (hit * mask).sum()
+        return sums
+
+    def finalize(self, sums):
+        return ratio_metrics(sums)

@@ -1,0 +1,329 @@
+"""The one training loop every task and script uses: `run(config, workdir)`.
+
+A run directory is complete on its own: `config.json`, `metrics.jsonl`,
+`checkpoints/` (latest N, for resuming), `best/` (best by a metric),
+`curves.png`. Relaunching the same command on a workdir that holds a
+checkpoint resumes from it and continues exactly as if never interrupted:
+the data order is a function of (seed, epoch), per-step randomness is
+`fold_in(rng, step)`, and the state (params, optimizer, BatchNorm statistics,
+step, key) is restored bit for bit.
+"""
+import contextlib
+import json
+import os
+import signal
+import time
+from typing import Optional
+
+import jax
+import ml_collections
+import numpy as np
+
+from cnnlab import data as data_lib
+from cnnlab import models, tasks
+from cnnlab.train import config_check, parallel
+from cnnlab.train.checkpoint import Checkpointer
+from cnnlab.train.logs import Console, MetricsLog, format_metrics
+from cnnlab.train.optim import make_optimizer
+from cnnlab.train.state import create_state
+
+
+class TrainingError(RuntimeError):
+    """A run stopped for a reason the user can fix; the message says how."""
+
+
+class NonFiniteLoss(TrainingError):
+    """The training loss became NaN or Inf."""
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+    flag = {"signal": None}
+
+    def handler(signum, frame):
+        flag["signal"] = signal.Signals(signum).name
+
+    previous = {}
+    try:
+        for s in (signal.SIGTERM, signal.SIGINT):
+            previous[s] = signal.signal(s, handler)
+    except ValueError:  # not the main thread: no handlers, no graceful stop
+        previous = {}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _model_kwargs(config, num_classes):
+    kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    kwargs.setdefault("num_classes", num_classes)
+    dtype = config.train.get("dtype", "float32")
+    if dtype != "float32":
+        kwargs["dtype"] = {"bfloat16": jax.numpy.bfloat16, "float16": jax.numpy.float16}[dtype]
+    return kwargs
+
+
+def build_model_and_task(config, info):
+    """The model and task a config describes, sized from the dataset info."""
+    num_classes = config.model.get("num_classes", None) or info.num_classes
+    model = models.create(config.model.name, **_model_kwargs(config, num_classes))
+    task_kwargs = {k: v for k, v in config.task.to_dict().items() if k != "name"}
+    task_kwargs.setdefault("num_classes", num_classes)
+    task = tasks.create(config.task.name, **task_kwargs)
+    return model, task
+
+
+def _evaluate(par, state, dataset, task) -> dict:
+    """Metric values of `task` over a whole split (every example once).
+
+    Tasks whose metrics decompose into sums (accuracy, confusion matrices)
+    accumulate on device; tasks with `eval_outputs`/`host_evaluate` (detection
+    mAP) bring every batch's predictions to the host and score them there.
+    """
+    if par.eval_outputs is not None:
+        collected = []
+        for batch in dataset.epoch(0):
+            outputs = par.fetch_outputs(par.eval_outputs(state, par.put_batch(batch)))
+            collected.append((outputs, batch))
+        return task.host_evaluate(collected)
+    acc = None
+    for batch in dataset.epoch(0):
+        sums = par.eval_step(state, par.put_batch(batch))
+        acc = sums if acc is None else par.accumulate(acc, sums)
+    return task.finalize(par.fetch(acc)) if acc is not None else {}
+
+
+def batch_augment(config, task):
+    """The on-device augmentation of `config.data.augment` as fn(batch, rng) -> batch.
+
+    Tasks whose targets move with the pixels (boxes, masks) provide
+    `task.make_augment(cfg)`; otherwise the images-only augmentation of
+    `cnnlab.data.augment` is applied to `batch['image']`.
+    """
+    cfg = config.data.get("augment", None)
+    if hasattr(task, "make_augment"):
+        return task.make_augment(cfg)
+    images_fn = data_lib.augment.build(cfg)
+
+    def augment(batch, rng):
+        batch["image"] = images_fn(batch["image"], rng)
+        return batch
+
+    return augment
+
+
+def _split_data(config, split, batch_size, train, seed):
+    return data_lib.build(config.data, split=split, batch_size=batch_size, train=train, seed=seed,
+                          process_index=jax.process_index(), process_count=jax.process_count())
+
+
+def _prefixed(prefix, metrics):
+    return {f"{prefix}/{k}": v for k, v in metrics.items()}
+
+
+class _EarlyStopping:
+    """Stops when `metric` has not improved by `min_delta` for `patience` evaluations."""
+
+    def __init__(self, cfg, meta):
+        cfg = cfg or ml_collections.ConfigDict()
+        self.metric = cfg.get("metric", "val/accuracy")
+        self.patience = int(cfg.get("patience", 0) or 0)
+        self.mode = cfg.get("mode", "max")
+        self.min_delta = float(cfg.get("min_delta", 0.0))
+        self.best = meta.get("early_best")
+        self.wait = int(meta.get("early_wait", 0))
+
+    def update(self, metrics) -> bool:
+        if not self.patience or self.metric not in metrics:
+            return False
+        value = metrics[self.metric]
+        sign = 1.0 if self.mode == "max" else -1.0
+        if self.best is None or sign * (value - self.best) > self.min_delta:
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+        return self.wait >= self.patience
+
+    def meta(self):
+        return {"early_best": self.best, "early_wait": self.wait}
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True) -> dict:
+    """Trains (or resumes) the experiment `config` in `workdir`; returns final metrics.
+
+    Returns a dict with the last evaluation metrics (`val/...`, `test/...`),
+    `step`, and `status` ('finished', 'early_stopped' or 'interrupted').
+    """
+    config_check.validate(config)
+    tc = config.train
+    main_process = jax.process_index() == 0
+    os.makedirs(workdir, exist_ok=True)
+    config_path = os.path.join(workdir, "config.json")
+    if main_process:
+        with open(config_path, "w") as f:
+            json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+
+    seed = int(tc.seed)
+    per_process_batch = int(tc.batch_size) // jax.process_count()
+    train_data = _split_data(config, config.data.get("train_split", "train"),
+                             per_process_batch, True, seed)
+    eval_batch = int(tc.get("eval_batch_size", 0) or tc.batch_size) // jax.process_count()
+    eval_split = config.data.get("eval_split", "validation")
+    val_data = _split_data(config, eval_split, eval_batch, False, seed) if eval_split else None
+    info = train_data.info
+    model, task = build_model_and_task(config, info)
+    steps_per_epoch = train_data.steps_per_epoch
+    if steps_per_epoch < 1:
+        raise TrainingError(
+            f"the train split has {info.num_examples} examples, fewer than one batch of "
+            f"{per_process_batch}; lower config.train.batch_size.")
+    total_steps = int(tc.get("steps", 0) or 0) or int(tc.epochs) * steps_per_epoch
+
+    augment = batch_augment(config, task)
+    par = parallel.create(tc.get("parallel", "jit"), model, task, augment)
+    parallel.check_batch_size(per_process_batch, jax.local_device_count())
+    parallel.check_batch_size(eval_batch, jax.local_device_count(), "config.train.eval_batch_size")
+
+    sample = np.zeros((1,) + tuple(info.image_shape), np.float32)
+    state = create_state(model, lambda p: make_optimizer(config.optim, p, total_steps),
+                         sample, jax.random.PRNGKey(seed))
+    ckpt = Checkpointer(workdir, keep=tc.get("keep_checkpoints", 2),
+                        best_metric=tc.get("best_metric", "val/accuracy"),
+                        best_mode=tc.get("best_mode", "max"))
+    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), enabled=main_process)
+    console = Console(total_steps, enabled=verbose and main_process)
+    meta = {}
+    if ckpt.latest_step() is not None:
+        state, meta = ckpt.restore(state)
+        console.line(f"resuming from step {int(state.step)} in {workdir}")
+        log.truncate_after(int(state.step))
+    early = _EarlyStopping(tc.get("early_stopping", None), meta)
+
+    step = int(state.step)
+    log_every = int(tc.get("log_every", 0) or min(steps_per_epoch, 100))
+    eval_every = int(tc.get("eval_every", 0) or steps_per_epoch)
+    ckpt_every = int(tc.get("checkpoint_every", 0) or steps_per_epoch)
+    images_per_step = int(tc.batch_size)
+    state = par.put_state(state)
+    last_good = ckpt.latest_step()
+    result = {"status": "finished"}
+
+    def save(step_now, state_now):
+        ckpt.save(step_now, par.get_state(state_now), dict(early.meta(), step=step_now))
+
+    def check_finite(sums, step_now):
+        if sums.get("nonfinite", 0.0) > 0:
+            ckpt.wait()
+            where = (f"the last good checkpoint (step {last_good}) is kept in "
+                     f"{os.path.join(workdir, 'checkpoints')}" if last_good is not None
+                     else "no checkpoint had been written yet")
+            raise NonFiniteLoss(
+                f"the training loss became NaN/Inf before step {step_now}; {where}. "
+                f"Lower config.optim.lr, set config.optim.clip_norm, or check the input data.")
+
+    acc = None
+    t_start = time.time()
+    try:
+        with _stop_signals() as stop:
+            while step < total_steps:
+                epoch, start = divmod(step, steps_per_epoch)
+                for batch in train_data.epoch(epoch, start_step=start):
+                    state, sums = par.train_step(state, par.put_batch(batch))
+                    acc = sums if acc is None else par.accumulate(acc, sums)
+                    step += 1
+                    at_end = step == total_steps
+                    record = {}
+                    if step % log_every == 0 or at_end or step % ckpt_every == 0 or stop["signal"]:
+                        host = par.fetch(acc)
+                        acc = None
+                        check_finite(host, step)
+                        record.update(_prefixed("train", task.finalize(host)))
+                    if step % eval_every == 0 or at_end:
+                        if val_data is not None:
+                            record.update(_prefixed("val", _evaluate(par, state, val_data, task)))
+                        ckpt.save_best(step, par.get_state(state), record)
+                        if early.update(record):
+                            result["status"] = "early_stopped"
+                    if record:
+                        record = dict(step=step, epoch=step / steps_per_epoch,
+                                      time=time.time() - t_start, **record)
+                        log.write(record)
+                        console.progress(step, step / steps_per_epoch,
+                                         {k: v for k, v in record.items() if "/" in k},
+                                         images_per_step)
+                        result.update(record)
+                    if step % ckpt_every == 0 or at_end or stop["signal"] \
+                            or result["status"] == "early_stopped":
+                        save(step, state)
+                        last_good = step
+                    if stop["signal"]:
+                        result["status"] = "interrupted"
+                        console.line(f"{stop['signal']} received: saved a checkpoint at step "
+                                     f"{step}; rerun the same command to resume.")
+                        return result
+                    if at_end or result["status"] == "early_stopped":
+                        break
+                if result["status"] == "early_stopped":
+                    console.line(f"early stopping at step {step}: {early.metric} did not improve "
+                                 f"for {early.patience} evaluations (best {early.best}).")
+                    break
+        test_split = config.data.get("test_split", "test")
+        if test_split:
+            test_data = _split_data(config, test_split, eval_batch, False, seed)
+            test = _prefixed("test", _evaluate(par, state, test_data, task))
+            log.write(dict(step=step, epoch=step / steps_per_epoch, **test))
+            console.line(f"test: {format_metrics(test)}")
+            result.update(test)
+        result["step"] = step
+        if main_process and tc.get("curves", True):
+            from cnnlab.viz.curves import plot_training_curves
+            plot_training_curves(log.path, os.path.join(workdir, "curves.png"))
+        return result
+    finally:
+        ckpt.wait()
+        ckpt.close()
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a run was started with (its `config.json`)."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} does not exist: {workdir} is not a cnnlab run directory "
+            f"(train into it first with scripts/train.py --workdir={workdir}).")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def restore_for_inference(workdir: str, which: str = "latest", config=None):
+    """(config, model, task, state, info) of a finished or running run, on one device."""
+    config = config or load_config(workdir)
+    data = _split_data(config, config.data.get("test_split", "test") or "test",
+                       int(config.train.get("eval_batch_size", 0) or config.train.batch_size),
+                       False, int(config.train.seed))
+    model, task = build_model_and_task(config, data.info)
+    sample = np.zeros((1,) + tuple(data.info.image_shape), np.float32)
+    state = create_state(model, lambda p: make_optimizer(config.optim, p, 1), sample,
+                         jax.random.PRNGKey(int(config.train.seed)))
+    ckpt = Checkpointer(workdir, best_metric=config.train.get("best_metric", None) if which == "best" else None,
+                        best_mode=config.train.get("best_mode", "max"))
+    try:
+        state, _ = ckpt.restore(state, which=which)
+    finally:
+        ckpt.close()
+    return config, model, task, state, data
+
+
+def evaluate(workdir: str, split: str = "test", which: str = "latest",
+             batch_size: Optional[int] = None) -> dict:
+    """Restores a run's checkpoint and reports its metrics on `split`."""
+    config, model, task, state, _ = restore_for_inference(workdir, which)
+    bs = batch_size or int(config.train.get("eval_batch_size", 0) or config.train.batch_size)
+    data = _split_data(config, split, bs, False, int(config.train.seed))
+    par = parallel.create("jit", model, task)
+    parallel.check_batch_size(bs, jax.local_device_count(), "--batch_size")
+    metrics = _evaluate(par, par.put_state(state), data, task)
+    return _prefixed(split, metrics)

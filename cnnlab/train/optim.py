@@ -1,0 +1,122 @@
+"""Optimizers, learning-rate schedules and freezing from `config.optim`.
+
+Fields (all optional except `name` and `lr`):
+  name: 'sgd' | 'adam' | 'adamw' | 'rmsprop'
+  lr: base learning rate
+  momentum, nesterov: SGD (and RMSprop momentum)
+  b1, b2, eps: Adam family
+  weight_decay: decoupled for adamw, L2 added to the gradient otherwise
+  schedule: 'constant' | 'step' | 'exponential' | 'inverse_time' (Keras'
+    legacy `decay`: lr / (1 + decay * step)) | 'cosine'
+  decay: inverse_time rate; decay_rate, decay_steps: step/exponential
+    (lr * decay_rate ** (step // decay_steps), or continuous for exponential)
+  warmup_steps: linear warm-up from 0 prepended to any schedule
+  clip_norm: clip gradients by global norm (0 = off)
+  freeze: regexes over parameter paths ('backbone/.*', 'block[1-4]_.*');
+    matching parameters get exactly zero updates.
+"""
+import re
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
+
+
+def _get(cfg, key, default):
+    return cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
+
+
+def make_schedule(cfg, total_steps: int) -> Callable[[jnp.ndarray], jnp.ndarray]:
+    """Learning rate as a function of the step, from `config.optim`."""
+    lr = float(_get(cfg, "lr", 1e-3))
+    kind = _get(cfg, "schedule", "constant") or "constant"
+    warmup = int(_get(cfg, "warmup_steps", 0) or 0)
+    if kind not in SCHEDULES:
+        raise ValueError(f"config.optim.schedule={kind!r} is not known; choose one of {SCHEDULES}.")
+    decay_steps = int(_get(cfg, "decay_steps", 0) or max(total_steps // 3, 1))
+    decay_rate = float(_get(cfg, "decay_rate", 0.1))
+    if kind == "constant":
+        main = optax.constant_schedule(lr)
+    elif kind == "step":
+        main = optax.exponential_decay(lr, decay_steps, decay_rate, staircase=True)
+    elif kind == "exponential":
+        main = optax.exponential_decay(lr, decay_steps, decay_rate)
+    elif kind == "inverse_time":
+        decay = float(_get(cfg, "decay", 0.0))
+        main = lambda step: lr / (1.0 + decay * step)  # Keras SGD(decay=...)
+    else:
+        main = optax.cosine_decay_schedule(lr, max(total_steps - warmup, 1))
+    if warmup:
+        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+    return main
+
+
+def _base_optimizer(cfg, schedule) -> optax.GradientTransformation:
+    name = _get(cfg, "name", "adam")
+    wd = float(_get(cfg, "weight_decay", 0.0) or 0.0)
+    momentum = float(_get(cfg, "momentum", 0.0) or 0.0)
+    if name not in OPTIMIZERS:
+        raise ValueError(f"config.optim.name={name!r} is not known; choose one of {OPTIMIZERS}.")
+    if name == "adamw":
+        return optax.adamw(schedule, b1=_get(cfg, "b1", 0.9), b2=_get(cfg, "b2", 0.999),
+                           eps=_get(cfg, "eps", 1e-7), weight_decay=wd)
+    if name == "sgd":
+        opt = optax.sgd(schedule, momentum=momentum or None, nesterov=bool(_get(cfg, "nesterov", False)))
+    elif name == "adam":
+        # eps=1e-7 like Keras, so recipes carry over.
+        opt = optax.adam(schedule, b1=_get(cfg, "b1", 0.9), b2=_get(cfg, "b2", 0.999),
+                         eps=_get(cfg, "eps", 1e-7))
+    else:
+        opt = optax.rmsprop(schedule, decay=_get(cfg, "rho", 0.9), eps=_get(cfg, "eps", 1e-7),
+                            momentum=momentum or None)
+    if wd:
+        opt = optax.chain(optax.add_decayed_weights(wd), opt)
+    return opt
+
+
+def param_paths(params) -> dict:
+    """Maps each leaf to its '/'-joined path, e.g. 'block1_conv1/kernel'."""
+    def name(path):
+        return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+    return jax.tree_util.tree_map_with_path(lambda p, _: name(p), params)
+
+
+def freeze_labels(params, patterns: Sequence[str]):
+    """'frozen' for every parameter whose path matches one of the regexes, else 'trainable'."""
+    compiled = [re.compile(p) for p in patterns]
+    return jax.tree_util.tree_map(
+        lambda path: "frozen" if any(c.match(path) for c in compiled) else "trainable",
+        param_paths(params))
+
+
+def check_freeze_patterns(params, patterns: Sequence[str]) -> None:
+    """Every freeze regex must match at least one parameter: a typo would freeze nothing."""
+    paths = jax.tree_util.tree_leaves(param_paths(params))
+    for p in patterns:
+        try:
+            rx = re.compile(p)
+        except re.error as e:
+            raise ValueError(f"config.optim.freeze pattern {p!r} is not a valid regex: {e}") from None
+        if not any(rx.match(path) for path in paths):
+            tops = sorted({path.split("/")[0] for path in paths})
+            raise ValueError(
+                f"config.optim.freeze pattern {p!r} matches no parameter; top-level modules are {tops}.")
+
+
+def make_optimizer(cfg, params, total_steps: int) -> optax.GradientTransformation:
+    """The full optax transformation: clipping, optimizer with schedule, freezing."""
+    schedule = make_schedule(cfg, total_steps)
+    opt = _base_optimizer(cfg, schedule)
+    clip = float(_get(cfg, "clip_norm", 0.0) or 0.0)
+    if clip:
+        opt = optax.chain(optax.clip_by_global_norm(clip), opt)
+    patterns = list(_get(cfg, "freeze", ()) or ())
+    if patterns:
+        check_freeze_patterns(params, patterns)
+        opt = optax.multi_transform(
+            {"trainable": opt, "frozen": optax.set_to_zero()}, freeze_labels(params, patterns))
+    return opt

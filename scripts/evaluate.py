@@ -1,0 +1,20 @@
+"""Evaluate a run's checkpoint: python scripts/evaluate.py --workdir=runs/shapes [--split=test]."""
+from absl import flags
+
+import cnnlab  # noqa: F401
+from cnnlab import cli
+from cnnlab.train import loop
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by scripts/train.py.")
+_SPLIT = flags.DEFINE_string("split", "test", "Dataset split to evaluate.")
+_WHICH = flags.DEFINE_enum("which", "latest", ["latest", "best"], "Which checkpoint to restore.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+    metrics = loop.evaluate(_WORKDIR.value, split=_SPLIT.value, which=_WHICH.value)
+    print(loop.format_metrics(metrics))
+
+
+if __name__ == "__main__":
+    cli.main(main)

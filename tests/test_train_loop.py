@@ -1,0 +1,68 @@
+"""The training loop end to end on a tiny model: learning, logs, checkpoints, evaluation."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cnnlab.train import ConfigError, NonFiniteLoss, evaluate, loop
+from train_helpers import tiny_config
+
+
+def test_run_learns_and_writes_a_complete_run_directory(tmp_path):
+    config = tiny_config(epochs=6, curves=True, log_every=3)
+    result = loop.run(config, str(tmp_path), verbose=False)
+    assert result["status"] == "finished" and result["step"] == 36
+    records = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    train_losses = [r["train/loss"] for r in records if "train/loss" in r]
+    assert train_losses[-1] < train_losses[0]
+    assert any("val/accuracy" in r for r in records) and "test/accuracy" in records[-1]
+    assert 0.0 <= result["test/accuracy"] <= 1.0
+    for name in ("config.json", "curves.png", "checkpoints", "best"):
+        assert (tmp_path / name).exists(), name
+    # scripts/evaluate.py's library call restores the checkpoint and reproduces the test metrics.
+    again = evaluate(str(tmp_path), split="test")
+    np.testing.assert_allclose(again["test/accuracy"], result["test/accuracy"])
+    np.testing.assert_allclose(again["test/loss"], result["test/loss"], rtol=1e-5)
+
+
+def test_rerun_of_a_finished_run_resumes_and_does_not_train_again(tmp_path):
+    config = tiny_config(epochs=1)
+    first = loop.run(config, str(tmp_path), verbose=False)
+    second = loop.run(config, str(tmp_path), verbose=False)
+    assert second["step"] == first["step"]
+    np.testing.assert_allclose(second["test/loss"], first["test/loss"], rtol=1e-6)
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = tiny_config(epochs=3, log_every=1, checkpoint_every=1)
+    config.optim.name, config.optim.lr, config.optim.momentum = "sgd", 1e30, 0.0
+    with pytest.raises(NonFiniteLoss, match="NaN/Inf.*last good checkpoint"):
+        loop.run(config, str(tmp_path), verbose=False)
+    steps = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
+    assert steps, "the good checkpoints before the blow-up are kept"
+    from cnnlab.train.checkpoint import Checkpointer
+    from cnnlab.train.loop import restore_for_inference
+    _, _, _, state, _ = restore_for_inference(str(tmp_path))
+    import jax
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
+
+
+def test_config_errors_name_the_field():
+    config = tiny_config()
+    config.train.epochs, config.train.steps = 0, 0
+    with pytest.raises(ConfigError, match="epochs or config.train.steps"):
+        loop.run(config, "/tmp/unused", verbose=False)
+    config = tiny_config()
+    config.optim.lr = -1.0
+    with pytest.raises(ConfigError, match="config.optim.lr"):
+        loop.run(config, "/tmp/unused", verbose=False)
+
+
+def test_bfloat16_mixed_precision_keeps_float32_params(tmp_path):
+    config = tiny_config(epochs=1, dtype="bfloat16")
+    result = loop.run(config, str(tmp_path), verbose=False)
+    assert np.isfinite(result["test/loss"])
+    _, _, _, state, _ = loop.restore_for_inference(str(tmp_path))
+    import jax
+    assert {x.dtype.name for x in jax.tree.leaves(state.params)} == {"float32"}
