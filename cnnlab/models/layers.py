@@ -1,0 +1,215 @@
+"""Keras-style named layers for Linen models.
+
+Flax keeps padding, pooling, activations and additions as plain functions;
+wrapping them in tiny modules gives each one a name (``conv1_pad``,
+``block1_pool``, ``conv2_block1_out``, ...), so it shows up as a row in
+``cnnlab.summary`` and its output can be tapped with
+``capture_intermediates`` exactly like a Keras layer.  ``SeparableConv2D``
+keeps Keras's parameter layout (``depthwise_kernel`` (kh, kw, C, m),
+``pointwise_kernel`` (1, 1, C*m, F)) so Keras weights map one to one.
+"""
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+Padding = Any  # int | ((top, bottom), (left, right)) | "SAME" | "VALID"
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "gelu": nn.gelu,
+    "sigmoid": nn.sigmoid,
+    "tanh": jnp.tanh,
+    "swish": nn.swish,
+    "linear": lambda x: x,
+}
+
+
+def keras_auto_name(base: str, index: int) -> str:
+    """Keras's automatic layer name in a fresh session: conv2d, conv2d_1, ..."""
+    return base if index == 0 else f"{base}_{index}"
+
+
+def check_image_batch(x: jax.Array, model: str, min_size: int = 1) -> None:
+    """Raises ValueError unless ``x`` is an NHWC batch with H, W >= ``min_size``."""
+    if x.ndim != 4:
+        raise ValueError(
+            f"{model} expects an NHWC image batch (B, H, W, C), got shape {tuple(x.shape)}; "
+            "add the batch axis (x[None]) or the channel axis (x[..., None])."
+        )
+    if x.shape[1] < min_size or x.shape[2] < min_size:
+        raise ValueError(
+            f"{model} needs images of at least {min_size}x{min_size} pixels, got "
+            f"{x.shape[1]}x{x.shape[2]}; resize the input or pick a smaller model."
+        )
+
+
+def check_num_classes(num_classes: int) -> None:
+    """Raises ValueError unless ``num_classes`` is a positive integer."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+
+
+def check_pooling(pooling) -> None:
+    """Raises ValueError unless ``pooling`` is None, 'avg' or 'max'."""
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be 'avg', 'max' or None, got {pooling!r}.")
+
+
+def _pad_pairs(padding) -> tuple[tuple[int, int], tuple[int, int]]:
+    """int p -> ((p, p), (p, p)); ((t, b), (l, r)) passes through."""
+    if isinstance(padding, int):
+        return (padding, padding), (padding, padding)
+    (top, bottom), (left, right) = padding
+    return (int(top), int(bottom)), (int(left), int(right))
+
+
+class ZeroPadding2D(nn.Module):
+    """Pads H and W with zeros, like keras.layers.ZeroPadding2D."""
+
+    padding: Any = 1  # int or ((top, bottom), (left, right))
+
+    @nn.compact
+    def __call__(self, x):  # (B, H, W, C) -> (B, H+t+b, W+l+r, C)
+        (top, bottom), (left, right) = _pad_pairs(self.padding)
+        return jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+class MaxPooling2D(nn.Module):
+    """Max pooling; ``strides`` defaults to ``pool_size`` as in Keras."""
+
+    pool_size: int = 2
+    strides: int | None = None
+    padding: Padding = "VALID"
+
+    @nn.compact
+    def __call__(self, x):  # (B, H, W, C)
+        strides = self.strides or self.pool_size
+        padding = self.padding
+        if not isinstance(padding, str):
+            padding = _pad_pairs(padding)
+        return nn.max_pool(
+            x, (self.pool_size, self.pool_size), (strides, strides), padding=padding
+        )
+
+
+class GlobalAveragePooling2D(nn.Module):
+    """Mean over H and W (accumulated in float32): (B, H, W, C) -> (B, C)."""
+
+    @nn.compact
+    def __call__(self, x):
+        return jnp.mean(x, axis=(1, 2), dtype=jnp.float32).astype(x.dtype)
+
+
+class GlobalMaxPooling2D(nn.Module):
+    """Max over H and W: (B, H, W, C) -> (B, C)."""
+
+    @nn.compact
+    def __call__(self, x):
+        return jnp.max(x, axis=(1, 2))
+
+
+def global_pool(kind: str, name: str | None = None) -> nn.Module:
+    """The 'avg' or 'max' global pooling layer, named ``avg_pool``/``max_pool``."""
+    if kind == "avg":
+        return GlobalAveragePooling2D(name=name or "avg_pool")
+    if kind == "max":
+        return GlobalMaxPooling2D(name=name or "max_pool")
+    raise ValueError(f"pooling must be 'avg', 'max' or None, got {kind!r}.")
+
+
+class Flatten(nn.Module):
+    """(B, ...) -> (B, prod(...)), row-major like Keras on NHWC."""
+
+    @nn.compact
+    def __call__(self, x):
+        return x.reshape((x.shape[0], -1))
+
+
+class Activation(nn.Module):
+    """A named activation layer (Keras ``Activation('relu', name=...)``)."""
+
+    activation: str = "relu"
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}."
+            )
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x):
+        return ACTIVATIONS[self.activation](x)
+
+
+class Add(nn.Module):
+    """Elementwise sum of same-shaped inputs (Keras ``layers.add``)."""
+
+    @nn.compact
+    def __call__(self, *xs):
+        if len(xs) < 2:
+            raise ValueError(f"Add needs at least two inputs, got {len(xs)}.")
+        shapes = {tuple(x.shape) for x in xs}
+        if len(shapes) != 1:
+            raise ValueError(f"Add needs inputs of one shape, got {sorted(shapes)}.")
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class SeparableConv2D(nn.Module):
+    """Depthwise conv (one filter per channel) then a 1x1 pointwise conv.
+
+    Parameters are stored in Keras's layout: ``depthwise_kernel``
+    (kh, kw, C, depth_multiplier), ``pointwise_kernel`` (1, 1, C*m, features)
+    and an optional ``bias`` (features,).
+    """
+
+    features: int
+    kernel_size: int = 3
+    strides: int = 1
+    padding: Padding = "SAME"
+    depth_multiplier: int = 1
+    use_bias: bool = False
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Callable = nn.initializers.glorot_uniform()
+    bias_init: Callable = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x):  # (B, H, W, C) -> (B, H', W', features)
+        channels = x.shape[-1]
+        k, m = self.kernel_size, self.depth_multiplier
+        depthwise = self.param(
+            "depthwise_kernel", self.kernel_init, (k, k, channels, m), self.param_dtype
+        )
+        pointwise = self.param(
+            "pointwise_kernel", self.kernel_init, (1, 1, channels * m, self.features),
+            self.param_dtype,
+        )
+        bias = (
+            self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None
+        )
+        x, depthwise, pointwise, bias = nn.dtypes.promote_dtype(
+            x, depthwise, pointwise, bias, dtype=self.dtype
+        )
+        padding = self.padding
+        if not isinstance(padding, str):
+            padding = _pad_pairs(padding)
+        # (kh, kw, C, m) -> (kh, kw, 1, C*m): output channel c*m + j is filter j of channel c.
+        grouped = depthwise.reshape((k, k, 1, channels * m))
+        dimension_numbers = ("NHWC", "HWIO", "NHWC")
+        y = jax.lax.conv_general_dilated(
+            x, grouped, (self.strides, self.strides), padding,
+            dimension_numbers=dimension_numbers, feature_group_count=channels,
+        )  # (B, H', W', C*m)
+        y = jax.lax.conv_general_dilated(
+            y, pointwise, (1, 1), "VALID", dimension_numbers=dimension_numbers
+        )  # (B, H', W', features)
+        if bias is not None:
+            y = y + bias
+        return y
