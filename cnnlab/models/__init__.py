@@ -21,3 +21,4 @@ __all__ = [
     "summary", "parameter_counts", "LayerRow", "ModelSummary",
 ]
 from cnnlab.models import convnet  # noqa: E402,F401  (registers simple_cnn)
+from cnnlab.models import transfer  # noqa: E402,F401  (registers transfer)

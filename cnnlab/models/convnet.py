@@ -1,7 +1,7 @@
 """`simple_cnn`: a small configurable convnet with BatchNorm and global pooling.
 
 Each stage is `convs_per_stage` x (3x3 conv 'same' -> BatchNorm -> ReLU)
-followed by 2x2 max pooling; the head is global average pooling, dropout and
+followed by 2x2 max pooling; the head is global max (or average) pooling, dropout and
 a dense classifier, so the model works at any input size and its parameter
 count does not grow with the image. The default widths (32, 64, 128) train
 the shapes dataset to >= 98% in a few CPU minutes.
@@ -22,6 +22,9 @@ class SimpleCNN(nn.Module):
     widths: Sequence[int] = (32, 64, 128)
     convs_per_stage: int = 1
     dropout: float = 0.0
+    global_pool: str = "max"  # 'max' finds a shape anywhere; 'avg' dilutes it with background
+    include_top: bool = True
+    pooling: Any = None  # without the top: None (feature map), 'avg' or 'max'
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -38,7 +41,13 @@ class SimpleCNN(nn.Module):
                 x = nn.relu(x)
             x = nn.max_pool(x, (2, 2), (2, 2))
             self.sow("intermediates", f"stage{i}_pool", x)
-        x = x.mean(axis=(1, 2))  # (B, C)
+        if not self.include_top:
+            if self.pooling is None:
+                return x  # (B, h, w, C)
+            return x.mean(axis=(1, 2)) if self.pooling == "avg" else x.max(axis=(1, 2))
+        if self.global_pool not in ("max", "avg"):
+            raise ValueError(f"simple_cnn global_pool={self.global_pool!r}; use 'max' or 'avg'.")
+        x = x.max(axis=(1, 2)) if self.global_pool == "max" else x.mean(axis=(1, 2))  # (B, C)
         self.sow("intermediates", "global_pool", x)
         if self.dropout:
             x = nn.Dropout(self.dropout, deterministic=not train)(x)

@@ -23,8 +23,9 @@ from cnnlab import data as data_lib
 from cnnlab import models, tasks
 from cnnlab.train import config_check, parallel
 from cnnlab.train.checkpoint import Checkpointer
+from cnnlab.train.inputs import build_input_fn
 from cnnlab.train.logs import Console, MetricsLog, format_metrics
-from cnnlab.train.optim import make_optimizer
+from cnnlab.train.optim import make_optimizer, make_phased_optimizer, phase_steps
 from cnnlab.train.state import create_state
 
 
@@ -106,13 +107,54 @@ def batch_augment(config, task):
     cfg = config.data.get("augment", None)
     if hasattr(task, "make_augment"):
         return task.make_augment(cfg)
-    images_fn = data_lib.augment.build(cfg)
+    fields = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
+    random_fields = {k: v for k, v in fields.items() if k not in data_lib.augment.NORMALIZE_FIELDS}
+    images_fn = data_lib.augment.build(random_fields)
 
     def augment(batch, rng):
         batch["image"] = images_fn(batch["image"], rng)
         return batch
 
     return augment
+
+
+def optimizer_fn(config, steps_per_epoch: int):
+    """(total steps, fn(params) -> optax transformation) for the run's config."""
+    tc = config.train
+    phases = [dict(p) for p in (tc.get("phases", None) or ())]
+    if phases:
+        total = sum(phase_steps(phases, steps_per_epoch))
+        return total, lambda p: make_phased_optimizer(config.optim, phases, p, steps_per_epoch)
+    total = int(tc.get("steps", 0) or 0) or int(tc.epochs) * steps_per_epoch
+    return total, lambda p: make_optimizer(config.optim, p, total)
+
+
+def _load_init_weights(config, state, console):
+    """Starts from `config.init_weights` (a Keras .h5 file or a cnnlab run/checkpoint).
+
+    Configs that declare the field must say what to start from: a path, or
+    'random' to train from scratch knowingly; an empty value is an error so a
+    transfer run never silently trains from random weights.
+    """
+    if "init_weights" not in config:
+        return state
+    path = config.init_weights
+    if not path:
+        raise TrainingError(
+            "config.init_weights is empty: this config starts from pretrained weights. Give "
+            "--config.init_weights=PATH (a Keras .h5 file such as "
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, or a cnnlab run directory), "
+            "or --config.init_weights=random to train from scratch.")
+    if path == "random":
+        console.line("init_weights=random: training from randomly initialised weights.")
+        return state
+    from cnnlab import pretrained
+    model_name = config.model.get("base", None) or config.model.name
+    prefix = "backbone" if config.model.name == "transfer" else None
+    variables = pretrained.load_weights(state.variables(), path, model_name, prefix=prefix)
+    console.line(f"initialised {prefix or 'model'} weights from {path}")
+    return state.replace(params=variables["params"],
+                         batch_stats=variables.get("batch_stats", state.batch_stats))
 
 
 def _split_data(config, split, batch_size, train, seed):
@@ -180,16 +222,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
         raise TrainingError(
             f"the train split has {info.num_examples} examples, fewer than one batch of "
             f"{per_process_batch}; lower config.train.batch_size.")
-    total_steps = int(tc.get("steps", 0) or 0) or int(tc.epochs) * steps_per_epoch
+    total_steps, tx_fn = optimizer_fn(config, steps_per_epoch)
 
     augment = batch_augment(config, task)
-    par = parallel.create(tc.get("parallel", "jit"), model, task, augment)
+    input_fn = build_input_fn(config, train_data)
+    par = parallel.create(tc.get("parallel", "jit"), model, task, augment, input_fn)
     parallel.check_batch_size(per_process_batch, jax.local_device_count())
     parallel.check_batch_size(eval_batch, jax.local_device_count(), "config.train.eval_batch_size")
 
     sample = np.zeros((1,) + tuple(info.image_shape), np.float32)
-    state = create_state(model, lambda p: make_optimizer(config.optim, p, total_steps),
-                         sample, jax.random.PRNGKey(seed))
+    state = create_state(model, tx_fn, sample, jax.random.PRNGKey(seed))
     ckpt = Checkpointer(workdir, keep=tc.get("keep_checkpoints", 2),
                         best_metric=tc.get("best_metric", "val/accuracy"),
                         best_mode=tc.get("best_mode", "max"))
@@ -200,6 +242,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
         state, meta = ckpt.restore(state)
         console.line(f"resuming from step {int(state.step)} in {workdir}")
         log.truncate_after(int(state.step))
+    else:
+        state = _load_init_weights(config, state, console)
     early = _EarlyStopping(tc.get("early_stopping", None), meta)
 
     step = int(state.step)
@@ -306,8 +350,8 @@ def restore_for_inference(workdir: str, which: str = "latest", config=None):
                        False, int(config.train.seed))
     model, task = build_model_and_task(config, data.info)
     sample = np.zeros((1,) + tuple(data.info.image_shape), np.float32)
-    state = create_state(model, lambda p: make_optimizer(config.optim, p, 1), sample,
-                         jax.random.PRNGKey(int(config.train.seed)))
+    _, tx_fn = optimizer_fn(config, 1)  # the same optimizer-state structure as the run
+    state = create_state(model, tx_fn, sample, jax.random.PRNGKey(int(config.train.seed)))
     ckpt = Checkpointer(workdir, best_metric=config.train.get("best_metric", None) if which == "best" else None,
                         best_mode=config.train.get("best_mode", "max"))
     try:
@@ -322,8 +366,10 @@ def evaluate(workdir: str, split: str = "test", which: str = "latest",
     """Restores a run's checkpoint and reports its metrics on `split`."""
     config, model, task, state, _ = restore_for_inference(workdir, which)
     bs = batch_size or int(config.train.get("eval_batch_size", 0) or config.train.batch_size)
-    data = _split_data(config, split, bs, False, int(config.train.seed))
-    par = parallel.create("jit", model, task)
+    seed = int(config.train.seed)
+    data = _split_data(config, split, bs, False, seed)
+    train_data = _split_data(config, config.data.get("train_split", "train"), bs, True, seed)
+    par = parallel.create("jit", model, task, input_fn=build_input_fn(config, train_data))
     parallel.check_batch_size(bs, jax.local_device_count(), "--batch_size")
     metrics = _evaluate(par, par.put_state(state), data, task)
     return _prefixed(split, metrics)

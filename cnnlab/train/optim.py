@@ -120,3 +120,85 @@ def make_optimizer(cfg, params, total_steps: int) -> optax.GradientTransformatio
         opt = optax.multi_transform(
             {"trainable": opt, "frozen": optax.set_to_zero()}, freeze_labels(params, patterns))
     return opt
+
+
+# ---------------------------------------------------------------------------
+# Phases: freeze-then-finetune in one run with one optimizer state.
+
+PHASE_FIELDS = ("epochs", "steps", "lr", "schedule", "decay", "decay_rate", "decay_steps",
+                "warmup_steps", "freeze")
+
+
+def _phase_mask_transform(boundaries: Sequence[int], masks) -> optax.GradientTransformation:
+    """Multiplies each leaf by its 0/1 trainable flag of the phase the step is in.
+
+    `masks` is a pytree of float arrays (num_phases,) per leaf; `boundaries`
+    are the first steps of phases 2..n. The step is counted in the state, so
+    the phase survives checkpoint and resume.
+    """
+    bounds = jnp.asarray(boundaries, jnp.int32)
+
+    def init(params):
+        del params
+        return {"count": jnp.zeros((), jnp.int32)}
+
+    def update(updates, state, params=None):
+        del params
+        phase = jnp.sum(state["count"] >= bounds) if len(boundaries) else 0
+        updates = jax.tree.map(lambda u, m: u * m[phase].astype(u.dtype), updates, masks)
+        return updates, {"count": state["count"] + 1}
+
+    return optax.GradientTransformation(init, update)
+
+
+def phase_steps(phases, steps_per_epoch: int) -> list:
+    """Length in steps of each phase (`steps`, or `epochs` x steps per epoch)."""
+    out = []
+    for i, phase in enumerate(phases):
+        unknown = sorted(set(phase) - set(PHASE_FIELDS))
+        if unknown:
+            raise ValueError(f"config.train.phases[{i}] has unknown field(s) {unknown}; "
+                             f"known: {list(PHASE_FIELDS)}.")
+        n = int(phase.get("steps", 0) or 0) or int(phase.get("epochs", 0) or 0) * steps_per_epoch
+        if n <= 0:
+            raise ValueError(f"config.train.phases[{i}] needs positive `epochs` or `steps`.")
+        out.append(n)
+    return out
+
+
+def make_phased_optimizer(cfg, phases, params, steps_per_epoch: int) -> optax.GradientTransformation:
+    """One optimizer for several training phases (the transfer-learning recipe).
+
+    Each phase sets its own learning rate and schedule (restarted at the
+    phase's first step, like a fresh Keras optimizer) and its own `freeze`
+    regexes; everything else (`name`, `momentum`, ...) comes from
+    `config.optim`. Gradients of frozen parameters are zeroed before the
+    optimizer and their updates after it, so their momentum/Adam moments
+    stay zero and they are bit-for-bit unchanged, while the state of the
+    trainable parameters (e.g. the new head's momentum) carries over from
+    one phase to the next. The optimizer state has one structure for all
+    phases, so checkpoints and resume work across a phase boundary.
+    """
+    lengths = phase_steps(phases, steps_per_epoch)
+    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    schedules = []
+    for phase, n in zip(phases, lengths):
+        merged = dict(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)
+        merged.update({k: v for k, v in phase.items() if k not in ("epochs", "steps", "freeze")})
+        schedules.append(make_schedule(merged, n))
+    schedule = optax.join_schedules(
+        [lambda s, f=f: f(s) for f in schedules], starts[1:]) if len(schedules) > 1 else schedules[0]
+    frozen = []
+    for phase in phases:
+        patterns = list(phase.get("freeze", ()) or ())
+        check_freeze_patterns(params, patterns)
+        labels = freeze_labels(params, patterns)
+        frozen.append(jax.tree.map(lambda l: 0.0 if l == "frozen" else 1.0, labels))
+    masks = jax.tree.map(lambda *flags: jnp.asarray(flags, jnp.float32), *frozen)
+    opt = _base_optimizer(cfg, schedule)
+    clip = float(_get(cfg, "clip_norm", 0.0) or 0.0)
+    parts = [_phase_mask_transform(starts[1:], masks)]
+    if clip:
+        parts.append(optax.clip_by_global_norm(clip))
+    parts += [opt, _phase_mask_transform(starts[1:], masks)]
+    return optax.chain(*parts)

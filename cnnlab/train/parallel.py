@@ -44,21 +44,21 @@ class JitMesh:
 
     mode = "jit"
 
-    def __init__(self, model, task, augment=None, devices=None):
+    def __init__(self, model, task, augment=None, devices=None, input_fn=None):
         devices = jax.devices() if devices is None else devices
         self.mesh = Mesh(np.array(devices), ("data",))
         self.num_devices = len(devices)
         self.replicated = NamedSharding(self.mesh, P())
         self.data = NamedSharding(self.mesh, P("data"))
-        self.train_step = jax.jit(make_train_step(model, task, augment),
+        self.train_step = jax.jit(make_train_step(model, task, augment, input_fn=input_fn),
                                   in_shardings=(self.replicated, self.data),
                                   out_shardings=(self.replicated, self.replicated),
                                   donate_argnums=(0,))
-        self.eval_step = jax.jit(make_eval_step(model, task),
+        self.eval_step = jax.jit(make_eval_step(model, task, input_fn=input_fn),
                                  in_shardings=(self.replicated, self.data),
                                  out_shardings=self.replicated)
         self.accumulate = jax.jit(_add, donate_argnums=(0,))
-        self.eval_outputs = (jax.jit(make_eval_outputs_step(model, task),
+        self.eval_outputs = (jax.jit(make_eval_outputs_step(model, task, input_fn),
                                      in_shardings=(self.replicated, self.data))
                              if hasattr(task, "eval_outputs") else None)
 
@@ -85,15 +85,17 @@ class Pmap:
 
     mode = "pmap"
 
-    def __init__(self, model, task, augment=None, devices=None):
+    def __init__(self, model, task, augment=None, devices=None, input_fn=None):
         self.devices = jax.local_devices() if devices is None else devices
         self.num_devices = len(self.devices)
-        self.train_step = jax.pmap(make_train_step(model, task, augment, axis_name=PMAP_AXIS),
+        self.train_step = jax.pmap(make_train_step(model, task, augment, axis_name=PMAP_AXIS,
+                                                   input_fn=input_fn),
                                    axis_name=PMAP_AXIS, devices=self.devices, donate_argnums=(0,))
-        self.eval_step = jax.pmap(make_eval_step(model, task, axis_name=PMAP_AXIS),
+        self.eval_step = jax.pmap(make_eval_step(model, task, axis_name=PMAP_AXIS, input_fn=input_fn),
                                   axis_name=PMAP_AXIS, devices=self.devices)
         self.accumulate = jax.pmap(_add, devices=self.devices)
-        self.eval_outputs = (jax.pmap(make_eval_outputs_step(model, task), devices=self.devices)
+        self.eval_outputs = (jax.pmap(make_eval_outputs_step(model, task, input_fn),
+                                      devices=self.devices)
                              if hasattr(task, "eval_outputs") else None)
 
     def put_state(self, state):
@@ -120,10 +122,10 @@ class Pmap:
         return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), jax.device_get(outputs))
 
 
-def create(mode: str, model, task, augment=None):
+def create(mode: str, model, task, augment=None, input_fn=None):
     """Builds the parallel wrapper for `config.train.parallel`."""
     if mode == "jit":
-        return JitMesh(model, task, augment)
+        return JitMesh(model, task, augment, input_fn=input_fn)
     if mode == "pmap":
-        return Pmap(model, task, augment)
+        return Pmap(model, task, augment, input_fn=input_fn)
     raise ValueError(f"config.train.parallel={mode!r} is not known; use one of {MODES}.")

@@ -15,14 +15,19 @@ def _identity_augment(batch, rng):
     return batch
 
 
+def _identity(images):
+    return images
+
+
 def make_train_step(model, task, augment: Optional[Callable] = None,
-                    axis_name: Optional[str] = None):
+                    axis_name: Optional[str] = None, input_fn: Optional[Callable] = None):
     """Returns step(state, batch) -> (state, metric_sums).
 
     `augment(batch, rng) -> batch` transforms the whole batch dict, so box and
     mask targets move with the pixels (see `cnnlab.train.loop.batch_augment`).
     """
     augment = augment or _identity_augment
+    input_fn = input_fn or _identity
 
     def step(state, batch):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -30,7 +35,7 @@ def make_train_step(model, task, augment: Optional[Callable] = None,
             rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
         aug_rng, dropout_rng = jax.random.split(rng)
         batch = augment(dict(batch), aug_rng)
-        images = batch["image"]  # (B, H, W, C)
+        images = input_fn(batch["image"])  # (B, H, W, C)
 
         def loss_fn(params):
             variables = dict(state.variables(), params=params)
@@ -53,11 +58,13 @@ def make_train_step(model, task, augment: Optional[Callable] = None,
     return step
 
 
-def make_eval_step(model, task, axis_name: Optional[str] = None):
+def make_eval_step(model, task, axis_name: Optional[str] = None,
+                   input_fn: Optional[Callable] = None):
     """Returns eval_step(state, batch) -> metric_sums (inference mode)."""
+    input_fn = input_fn or _identity
 
     def step(state, batch):
-        outputs = model.apply(state.variables(), batch["image"], train=False)
+        outputs = model.apply(state.variables(), input_fn(batch["image"]), train=False)
         sums = task.metric_sums(outputs, batch)
         if axis_name is not None:
             sums = jax.lax.psum(sums, axis_name)
@@ -66,21 +73,23 @@ def make_eval_step(model, task, axis_name: Optional[str] = None):
     return step
 
 
-def make_eval_outputs_step(model, task):
+def make_eval_outputs_step(model, task, input_fn: Optional[Callable] = None):
     """Returns step(state, batch) -> task.eval_outputs(...), for tasks whose metrics
     need every prediction on the host (detection mAP)."""
+    input_fn = input_fn or _identity
 
     def step(state, batch):
-        outputs = model.apply(state.variables(), batch["image"], train=False)
+        outputs = model.apply(state.variables(), input_fn(batch["image"]), train=False)
         return task.eval_outputs(outputs, batch)
 
     return step
 
 
-def make_predict_step(model):
+def make_predict_step(model, input_fn: Optional[Callable] = None):
     """Returns predict(state, images) -> model outputs (inference mode)."""
+    input_fn = input_fn or _identity
 
     def predict(state, images):
-        return model.apply(state.variables(), images, train=False)
+        return model.apply(state.variables(), input_fn(images), train=False)
 
     return predict
