@@ -11,7 +11,7 @@ import os
 import runpy
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 
@@ -73,9 +73,12 @@ def main(fn, flag_name: str = "config"):
     def parser(argv):
         check_config_args(argv, flag_name)
         try:
-            return flags.FLAGS(argv)
+            args = flags.FLAGS(argv)
         except flags.Error as e:
             _fail(f"{e}. Run with --helpshort to list the flags.")
+        if not any(a.startswith(("--verbosity", "-v=")) for a in argv):
+            logging.set_verbosity(logging.WARNING)  # library INFO lines drown the progress
+        return args
 
     def wrapped(argv):
         try:

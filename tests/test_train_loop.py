@@ -66,3 +66,13 @@ def test_bfloat16_mixed_precision_keeps_float32_params(tmp_path):
     _, _, _, state, _ = loop.restore_for_inference(str(tmp_path))
     import jax
     assert {x.dtype.name for x in jax.tree.leaves(state.params)} == {"float32"}
+
+
+def test_pmap_mode_runs_the_same_loop_as_jit(tmp_path):
+    results = {}
+    for mode in ("jit", "pmap"):
+        config = tiny_config(epochs=1, parallel=mode)
+        results[mode] = loop.run(config, str(tmp_path / mode), verbose=False)
+    assert results["pmap"]["step"] == results["jit"]["step"]
+    np.testing.assert_allclose(results["pmap"]["test/loss"], results["jit"]["test/loss"], rtol=1e-4)
+    np.testing.assert_allclose(results["pmap"]["val/accuracy"], results["jit"]["val/accuracy"])

@@ -108,9 +108,12 @@ class ResNet(nn.Module):
     pooling: str | None = None
     variant: str = "torch"
     stem: str = "imagenet"
+    width: int = 64  # stem and first-stage channels; stages use width * (1, 2, 4, 8)
     dtype: Any = jnp.float32
 
     def __post_init__(self):
+        if self.width < 1:
+            raise ValueError(f"ResNet width must be positive, got {self.width}.")
         if self.depth not in RESNET_LAYOUTS:
             raise ValueError(
                 f"ResNet depth must be one of {sorted(RESNET_LAYOUTS)}, got {self.depth}."
@@ -165,12 +168,12 @@ class ResNet(nn.Module):
 
         # Stem.
         if self.stem == "cifar":
-            x = conv(x, 64, 3, 1, PAD1, "conv1_conv")  # (B, H, W, 64)
+            x = conv(x, self.width, 3, 1, PAD1, "conv1_conv")  # (B, H, W, 64)
         elif rules.zero_padding_layers:
             x = ZeroPadding2D(3, name="conv1_pad")(x)  # (B, H+6, W+6, 3)
-            x = conv(x, 64, 7, 2, "VALID", "conv1_conv")  # (B, H/2, W/2, 64)
+            x = conv(x, self.width, 7, 2, "VALID", "conv1_conv")  # (B, H/2, W/2, 64)
         else:
-            x = conv(x, 64, 7, 2, ((3, 3), (3, 3)), "conv1_conv")  # (B, H/2, W/2, 64)
+            x = conv(x, self.width, 7, 2, ((3, 3), (3, 3)), "conv1_conv")  # (B, H/2, W/2, 64)
         x = Activation("relu", name="conv1_relu")(bn(x, "conv1_bn"))
         self.sow("intermediates", "conv1", x)
         if self.stem == "imagenet":
@@ -182,7 +185,8 @@ class ResNet(nn.Module):
 
         kind, blocks_per_stage = RESNET_LAYOUTS[self.depth]
         block = basic_block if kind == "basic" else bottleneck_block
-        for index, (blocks, width) in enumerate(zip(blocks_per_stage, STAGE_WIDTHS)):
+        widths = [w * self.width // 64 for w in STAGE_WIDTHS]
+        for index, (blocks, width) in enumerate(zip(blocks_per_stage, widths)):
             stage = f"conv{index + 2}"
             for b in range(blocks):
                 stride = 2 if index > 0 and b == 0 else 1
