@@ -54,3 +54,31 @@ class SimpleCNN(nn.Module):
         x = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=jnp.float32,
                      name="predictions")(x)
         return x.astype(jnp.float32)  # (B, num_classes)
+
+
+@register("cats_dogs_cnn")
+class CatsDogsCNN(nn.Module):
+    """The dogs-vs-cats lesson's convnet (Chollet, ch. 5) for 150x150 inputs.
+
+    Conv32-3 / pool / Conv64-3 / pool / Conv128-3 / pool / Conv128-3 / pool /
+    Flatten / [Dropout 0.5] / Dense512 / Dense(num_classes): 3,453,121
+    parameters with one sigmoid output at 150x150x3, as Keras counts them.
+    """
+
+    num_classes: int = 1
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):  # x: (B, 150, 150, 3)
+        x = x.astype(self.dtype)
+        for i, width in enumerate((32, 64, 128, 128), start=1):
+            x = nn.Conv(width, (3, 3), padding="VALID", dtype=self.dtype, param_dtype=jnp.float32,
+                        name=f"conv{i}")(x)
+            x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
+        x = x.reshape((x.shape[0], -1))
+        if self.dropout:
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = nn.relu(nn.Dense(512, dtype=self.dtype, param_dtype=jnp.float32, name="fc1")(x))
+        x = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=jnp.float32, name="predictions")(x)
+        return x.astype(jnp.float32)

@@ -21,7 +21,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
     c.optim.lr = 1e-3
-    c.optim.momentum = 0.9
+    c.optim.momentum = 0.0  # Keras default for SGD and RMSprop; SGD configs set 0.9
     c.optim.nesterov = False
     c.optim.weight_decay = 0.0
     c.optim.schedule = "constant"
