@@ -101,3 +101,11 @@ def test_plot_training_curves_errors(tmp_path):
         plot_training_curves(RECORDS, tmp_path / "x.png", x="time")
     with pytest.raises(ValueError, match="nothing to plot"):
         plot_training_curves([{"step": 1, "lr": 0.1}], tmp_path / "x.png")
+
+
+def test_list_valued_metrics_are_not_curves(tmp_path):
+    from cnnlab.viz.curves import available_metrics, plot_training_curves
+    records = [{"step": 1, "val/mean_iou": 0.5, "val/per_class_iou": [0.1, 0.9]},
+               {"step": 2, "val/mean_iou": 0.6, "val/per_class_iou": [0.2, 0.9]}]
+    assert available_metrics(records) == ["mean_iou"]
+    assert plot_training_curves(records, str(tmp_path / "c.png")).endswith("c.png")

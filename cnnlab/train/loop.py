@@ -345,7 +345,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 def restore_for_inference(workdir: str, which: str = "latest", config=None):
     """(config, model, task, state, info) of a finished or running run, on one device."""
     config = config or load_config(workdir)
-    data = _split_data(config, config.data.get("test_split", "test") or "test",
+    split = config.data.get("test_split", "") or config.data.get("eval_split", "") or "test"
+    data = _split_data(config, split,
                        int(config.train.get("eval_batch_size", 0) or config.train.batch_size),
                        False, int(config.train.seed))
     model, task = build_model_and_task(config, data.info)

@@ -1,4 +1,5 @@
 """The train state: everything a run needs to continue exactly where it stopped."""
+import functools
 from typing import Any
 
 import flax
@@ -36,10 +37,22 @@ class TrainState:
         return v
 
 
+def init_variables(model, sample_image, rng):
+    """`model.init` as one compiled program with an 'rbg' key derived from `rng`.
+
+    Eager init with threefry keys dispatches and compiles every random op of
+    every layer separately: 10x slower on CPU (90 s vs 7 s for a small FCN).
+    The rbg stream is deterministic for a given seed and backend.
+    """
+    key = jax.random.wrap_key_data(jnp.tile(jax.random.key_data(rng), 2), impl="rbg")
+    init = jax.jit(functools.partial(model.init, train=False))
+    return init({"params": key, "dropout": key}, sample_image)
+
+
 def create_state(model, tx_fn, sample_image, rng) -> TrainState:
     """Initialises model variables from `rng` and the optimizer `tx_fn(params)`."""
     init_rng, run_rng = jax.random.split(rng)
-    variables = model.init({"params": init_rng, "dropout": init_rng}, sample_image, train=False)
+    variables = init_variables(model, sample_image, init_rng)
     params = variables["params"]
     tx = tx_fn(params)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,

@@ -67,8 +67,8 @@ def available_metrics(records) -> list:
     for record in records:
         for key in record:
             split, sep, base = key.partition("/")
-            if sep and split in SPLITS and base:
-                names.add(base)
+            if sep and split in SPLITS and base and _as_float(record[key]) is not None:
+                names.add(base)  # scalar metrics only: per-class lists are not curves
     return sorted(names, key=lambda n: ("loss" not in n, n))
 
 
