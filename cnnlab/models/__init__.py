@@ -20,6 +20,7 @@ __all__ = [
     "SeparableConv2D", "features", "feature_names",
     "summary", "parameter_counts", "LayerRow", "ModelSummary",
 ]
+from cnnlab.models import detection, localization  # noqa: E402,F401  (register ssd, localizer, tiny_backbone)
 from cnnlab.models import fcn  # noqa: E402,F401  (registers fcn32s, fcn16s, fcn8s)
 from cnnlab.models import convnet  # noqa: E402,F401  (registers simple_cnn)
 from cnnlab.models import transfer  # noqa: E402,F401  (registers transfer)

@@ -23,4 +23,5 @@ def create(name: str, **kwargs) -> Task:
         return _TASKS[name](**kwargs)
     except TypeError as e:
         raise ValueError(f"bad settings for task {name!r}: {e}") from None
+from cnnlab.tasks import detection, localization  # noqa: E402,F401  (register their tasks)
 from cnnlab.tasks import segmentation  # noqa: E402,F401  (registers the segmentation task)
