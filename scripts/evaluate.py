@@ -8,11 +8,12 @@ from cnnlab.train import loop
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by scripts/train.py.")
 _SPLIT = flags.DEFINE_string("split", "test", "Dataset split to evaluate.")
 _WHICH = flags.DEFINE_enum("which", "latest", ["latest", "best"], "Which checkpoint to restore.")
+_STEP = flags.DEFINE_integer("step", None, "Restore the checkpoint of this step (default: --which).")
 flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
-    metrics = loop.evaluate(_WORKDIR.value, split=_SPLIT.value, which=_WHICH.value)
+    metrics = loop.evaluate(_WORKDIR.value, split=_SPLIT.value, which=_WHICH.value, step=_STEP.value)
     print(loop.format_metrics(metrics))
 
 

@@ -72,3 +72,15 @@ def test_clip_norm_limits_the_update():
     tx = optim.make_optimizer(_cfg(name="sgd", lr=1.0, momentum=0.0, clip_norm=1.0), params, 10)
     updates, _ = tx.update({"w": jnp.full(4, 10.0)}, tx.init(params), params)
     np.testing.assert_allclose(float(optax.global_norm(updates)), 1.0, rtol=1e-5)
+
+
+def test_rmsprop_matches_keras_formula():
+    params = {"w": jnp.array([0.0, 0.0])}
+    g = jnp.array([0.5, 1e-6])
+    tx = optim.make_optimizer(_cfg(name="rmsprop", lr=0.01), params, 10)
+    state = tx.init(params)
+    v = np.zeros(2)
+    for _ in range(3):
+        u, state = tx.update({"w": g}, state, params)
+        v = 0.9 * v + 0.1 * np.asarray(g) ** 2
+        np.testing.assert_allclose(u["w"], -0.01 * np.asarray(g) / (np.sqrt(v) + 1e-7), rtol=1e-5)

@@ -342,7 +342,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
         return ml_collections.ConfigDict(json.load(f))
 
 
-def restore_for_inference(workdir: str, which: str = "latest", config=None):
+def restore_for_inference(workdir: str, which: str = "latest", config=None,
+                          step: Optional[int] = None):
     """(config, model, task, state, info) of a finished or running run, on one device."""
     config = config or load_config(workdir)
     split = config.data.get("test_split", "") or config.data.get("eval_split", "") or "test"
@@ -356,16 +357,17 @@ def restore_for_inference(workdir: str, which: str = "latest", config=None):
     ckpt = Checkpointer(workdir, best_metric=config.train.get("best_metric", None) if which == "best" else None,
                         best_mode=config.train.get("best_mode", "max"))
     try:
-        state, _ = ckpt.restore(state, which=which)
+        state, _ = ckpt.restore(state, step=step, which=which)
     finally:
         ckpt.close()
     return config, model, task, state, data
 
 
 def evaluate(workdir: str, split: str = "test", which: str = "latest",
-             batch_size: Optional[int] = None) -> dict:
-    """Restores a run's checkpoint and reports its metrics on `split`."""
-    config, model, task, state, _ = restore_for_inference(workdir, which)
+             batch_size: Optional[int] = None, step: Optional[int] = None) -> dict:
+    """Restores a run's checkpoint (the latest, the best, or the one at `step`)
+    and reports its metrics on `split`."""
+    config, model, task, state, _ = restore_for_inference(workdir, which, step=step)
     bs = batch_size or int(config.train.get("eval_batch_size", 0) or config.train.batch_size)
     seed = int(config.train.seed)
     data = _split_data(config, split, bs, False, seed)

@@ -71,8 +71,9 @@ def _base_optimizer(cfg, schedule) -> optax.GradientTransformation:
         opt = optax.adam(schedule, b1=_get(cfg, "b1", 0.9), b2=_get(cfg, "b2", 0.999),
                          eps=_get(cfg, "eps", 1e-7))
     else:
+        # Keras' RMSprop: lr * g / (sqrt(v) + eps), eps outside the root.
         opt = optax.rmsprop(schedule, decay=_get(cfg, "rho", 0.9), eps=_get(cfg, "eps", 1e-7),
-                            momentum=momentum or None)
+                            eps_in_sqrt=False, momentum=momentum or None)
     if wd:
         opt = optax.chain(optax.add_decayed_weights(wd), opt)
     return opt
