@@ -18,7 +18,7 @@ def cats_dogs_config():
     c.data.classes = ("cats", "dogs")
     c.data.image_size = (150, 150)
     c.data.validation_fraction = 0.0
-    c.data.max_per_class = 0
+    c.data.max_per_class = None  # or a number: subsample each class deterministically
     c.model.num_classes = 1  # one sigmoid output: P(dog)
     c.task.loss_type = "sigmoid"
     c.task.num_classes = 1

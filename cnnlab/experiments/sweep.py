@@ -1,0 +1,143 @@
+"""Sweeps over one config field with several seeds, reporting mean and spread per value.
+
+`sweep(config, workdir, field, values, seeds)` trains (or reuses) one run per
+(value, seed) in `workdir/<field>=<value>/seed<seed>` and writes into `workdir`:
+
+  sweep_runs.csv   one row per run: value, seed, every test metric
+  sweep.csv        one row per value: n, and mean / std / min / max of each metric
+  sweep.md         the summary as a Markdown table
+
+`std` is the sample standard deviation (ddof=1; 0 for a single seed).
+"""
+import csv
+import json
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+
+from cnnlab.experiments import runs
+
+
+def value_label(value) -> str:
+    """A folder-safe spelling of a swept value: 0.001 -> 0.001, (32, 32) -> 32x32."""
+    if isinstance(value, (tuple, list)):
+        return "x".join(value_label(v) for v in value)
+    return re.sub(r"[^\w.+-]", "_", str(value))
+
+
+def parse_sweep(spec: str):
+    """('optim.lr', [0.1, 0.01]) from 'optim.lr=0.1,0.01'."""
+    if "=" not in spec:
+        raise ValueError(f"--sweep={spec!r} must be field=v1,v2,... (e.g. optim.lr=0.1,0.01,0.001).")
+    field, values = spec.split("=", 1)
+    parsed = runs.parse_value(values)
+    if not isinstance(parsed, tuple) or "(" in values or "[" in values:
+        # one value, or values that are tuples themselves: split on top-level commas
+        parsed = tuple(runs.parse_value(v) for v in _top_level_split(values))
+    if not parsed or not field.strip():
+        raise ValueError(f"--sweep={spec!r} names no values.")
+    return field.strip(), list(parsed)
+
+
+def _top_level_split(text: str):
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def parse_seeds(text: str):
+    """[0, 1, 2] from '0,1,2'."""
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds={text!r} must be integers separated by commas, e.g. 0,1,2.") from None
+    if not seeds:
+        raise ValueError("--seeds names no seed; give e.g. --seeds=0,1,2.")
+    return seeds
+
+
+def aggregate(values: Sequence[float]) -> dict:
+    """n, mean, std (ddof=1; 0 for one value), min, max of the finite numbers in `values`."""
+    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
+    if x.size == 0:
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+    return {"n": int(x.size), "mean": float(x.mean()),
+            "std": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+            "min": float(x.min()), "max": float(x.max())}
+
+
+def sweep(config, workdir: str, field: str, values: Sequence, seeds: Sequence[int] = (0,),
+          verbose: bool = True) -> dict:
+    """Trains or reuses every (value, seed) run and writes the per-run and summary tables.
+
+    Returns {'runs': [{value, seed, status, metrics}], 'summary': [{value, n,
+    '<metric>/mean', '<metric>/std', ...}], 'paths': {...}}.
+    """
+    if not values or not seeds:
+        raise ValueError("a sweep needs at least one value and one seed.")
+    runs.apply_overrides(config, {field: values[0]})  # an unknown field or bad type fails here
+    os.makedirs(workdir, exist_ok=True)
+    records = []
+    for value in values:
+        for seed in seeds:
+            run_config = runs.apply_overrides(config, {field: value, "train.seed": int(seed)})
+            run_dir = os.path.join(workdir, f"{field}={value_label(value)}", f"seed{seed}")
+            outcome = runs.train_or_reuse(run_config, run_dir, verbose)
+            metrics = {k: float(v) for k, v in outcome["test"].items() if k.startswith("test/")}
+            records.append({"value": value, "seed": int(seed), "status": outcome["status"],
+                            "train_time_s": outcome["train_time"], "metrics": metrics, "run": run_dir})
+    metric_names = sorted({k for r in records for k in r["metrics"]})
+    summary = []
+    for value in values:
+        row = {"value": value}
+        group = [r for r in records if r["value"] == value]
+        for name in metric_names:
+            stats = aggregate([r["metrics"].get(name) for r in group])
+            row["n"] = stats["n"]
+            row.update({f"{name}/{k}": v for k, v in stats.items() if k != "n"})
+        summary.append(row)
+    paths = _write(workdir, field, records, summary, metric_names)
+    return {"runs": records, "summary": summary, "paths": paths}
+
+
+def _write(workdir, field, records, summary, metric_names) -> dict:
+    paths = {"runs_csv": os.path.join(workdir, "sweep_runs.csv"),
+             "csv": os.path.join(workdir, "sweep.csv"), "md": os.path.join(workdir, "sweep.md"),
+             "json": os.path.join(workdir, "sweep.json")}
+    with open(paths["runs_csv"], "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([field, "seed", "status", "train_time_s"] + metric_names)
+        for r in records:
+            writer.writerow([r["value"], r["seed"], r["status"], f"{r['train_time_s']:.1f}"]
+                            + [r["metrics"].get(m, "") for m in metric_names])
+    stat_columns = [f"{m}/{s}" for m in metric_names for s in ("mean", "std", "min", "max")]
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([field, "n"] + stat_columns)
+        for row in summary:
+            writer.writerow([row["value"], row["n"]] + [row.get(c, "") for c in stat_columns])
+    with open(paths["md"], "w") as f:
+        f.write(f"| {field} | n | " + " | ".join(metric_names) + " |\n")
+        f.write("|" + "|".join("---" for _ in range(len(metric_names) + 2)) + "|\n")
+        for row in summary:
+            cells = []
+            for m in metric_names:
+                mean, std = row.get(f"{m}/mean"), row.get(f"{m}/std")
+                cells.append("n/a" if mean is None else f"{mean:.4f} ± {std:.4f}")
+            f.write(f"| {row['value']} | {row['n']} | " + " | ".join(cells) + " |\n")
+    with open(paths["json"], "w") as f:
+        json.dump({"field": field, "runs": records, "summary": summary}, f, indent=2, default=str)
+    return paths
