@@ -38,7 +38,7 @@ def read_synset_words(path: str) -> list[tuple[str, str]]:
                 continue
             wnid, _, words = line.partition(" ")
             if not (wnid.startswith("n") and wnid[1:].isdigit() and words):
-                raise ValueError(f"{path}:{number}: expected 'nXXXXXXXX words', got {line!r}.")
+                raise ValueError(f"{path}:{number}: expected 'n<8 digits> words' (a WordNet id, then the names), got {line!r}.")
             entries.append((wnid, words))
     return entries
 
