@@ -343,13 +343,17 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def restore_for_inference(workdir: str, which: str = "latest", config=None,
-                          step: Optional[int] = None):
-    """(config, model, task, state, info) of a finished or running run, on one device."""
+                          step: Optional[int] = None, split: Optional[str] = None,
+                          batch_size: Optional[int] = None):
+    """(config, model, task, state, dataset) of a finished or running run, on one device.
+
+    `dataset` is `split` (default: the run's test split, else its eval split)
+    batched by `batch_size` (default: the run's eval batch size).
+    """
     config = config or load_config(workdir)
-    split = config.data.get("test_split", "") or config.data.get("eval_split", "") or "test"
-    data = _split_data(config, split,
-                       int(config.train.get("eval_batch_size", 0) or config.train.batch_size),
-                       False, int(config.train.seed))
+    split = split or config.data.get("test_split", "") or config.data.get("eval_split", "") or "test"
+    batch_size = batch_size or int(config.train.get("eval_batch_size", 0) or config.train.batch_size)
+    data = _split_data(config, split, batch_size, False, int(config.train.seed))
     model, task = build_model_and_task(config, data.info)
     sample = np.zeros((1,) + tuple(data.info.image_shape), np.float32)
     _, tx_fn = optimizer_fn(config, 1)  # the same optimizer-state structure as the run
@@ -367,11 +371,11 @@ def evaluate(workdir: str, split: str = "test", which: str = "latest",
              batch_size: Optional[int] = None, step: Optional[int] = None) -> dict:
     """Restores a run's checkpoint (the latest, the best, or the one at `step`)
     and reports its metrics on `split`."""
-    config, model, task, state, _ = restore_for_inference(workdir, which, step=step)
-    bs = batch_size or int(config.train.get("eval_batch_size", 0) or config.train.batch_size)
-    seed = int(config.train.seed)
-    data = _split_data(config, split, bs, False, seed)
-    train_data = _split_data(config, config.data.get("train_split", "train"), bs, True, seed)
+    config, model, task, state, data = restore_for_inference(workdir, which, step=step, split=split,
+                                                             batch_size=batch_size)
+    bs = data.batch_size  # the global batch the split was built with
+    train_data = _split_data(config, config.data.get("train_split", "train"), bs, True,
+                             int(config.train.seed))
     par = parallel.create("jit", model, task, input_fn=build_input_fn(config, train_data))
     parallel.check_batch_size(bs, jax.local_device_count(), "--batch_size")
     metrics = _evaluate(par, par.put_state(state), data, task)
