@@ -5,6 +5,7 @@ import zlib
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 import pytest
 
@@ -73,6 +74,33 @@ def test_pools_match_reference(window, stride, padding):
                                reference.max_pool_reference(x, window, stride, padding), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(pool.avg_pool(x, window, stride, padding)),
                                reference.avg_pool_reference(x, window, stride, padding), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("window, padding, shape", [
+    (2, "VALID", (2, 8, 8, 3)), (2, "VALID", (2, 7, 9, 3)), (2, "SAME", (2, 7, 9, 3)),
+    ((3, 2), 1, (1, 7, 8, 2)), (3, "SAME", (1, 10, 11, 2))])
+def test_tiled_max_pool_gradient_equals_reduce_window(window, padding, shape):
+    """Window == stride pools take the reshape path; without ties its gradient is reduce_window's."""
+    x = jnp.asarray(np.random.default_rng(3).normal(size=shape).astype(np.float32))
+    _, dims, strides, lax_padding = pool._prepare(x, window, None, padding)
+    slow = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, lax_padding)
+    cot = jnp.asarray(np.random.default_rng(4).normal(size=slow(x).shape).astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(pool.max_pool(x, window, None, padding)), np.asarray(slow(x)))
+    grad_fast = jax.grad(lambda x: jnp.sum(pool.max_pool(x, window, None, padding) * cot))(x)
+    grad_slow = jax.grad(lambda x: jnp.sum(slow(x) * cot))(x)
+    np.testing.assert_array_equal(np.asarray(grad_fast), np.asarray(grad_slow))
+
+
+def test_tiled_max_pool_splits_gradient_between_tied_maxima():
+    x = jnp.asarray([[1.0, 3.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)
+    grad = jax.grad(lambda x: pool.max_pool(x, 2).sum())(x)
+    np.testing.assert_array_equal(np.asarray(grad)[0, :, :, 0], [[0.0, 0.5], [0.5, 0.0]])
+
+
+def test_max_pool_keeps_bfloat16():
+    x = jnp.ones((1, 4, 4, 2), jnp.bfloat16)
+    assert pool.max_pool(x, 2).dtype == jnp.bfloat16
+    assert pool.max_pool(x, 3, 2, "SAME").dtype == jnp.bfloat16
 
 
 def test_avg_pool_same_counts_only_real_pixels_like_keras():

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from cnnlab.models.registry import register
+from cnnlab.ops import pool
 
 
 @register("simple_cnn")
@@ -39,7 +40,7 @@ class SimpleCNN(nn.Module):
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                                  param_dtype=jnp.float32, name=f"stage{i}_bn{j}")(x)
                 x = nn.relu(x)
-            x = nn.max_pool(x, (2, 2), (2, 2))
+            x = pool.max_pool(x, 2)  # (B, H/2, W/2, width)
             self.sow("intermediates", f"stage{i}_pool", x)
         if not self.include_top:
             if self.pooling is None:
@@ -75,7 +76,7 @@ class CatsDogsCNN(nn.Module):
         for i, width in enumerate((32, 64, 128, 128), start=1):
             x = nn.Conv(width, (3, 3), padding="VALID", dtype=self.dtype, param_dtype=jnp.float32,
                         name=f"conv{i}")(x)
-            x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
+            x = pool.max_pool(nn.relu(x), 2)
         x = x.reshape((x.shape[0], -1))
         if self.dropout:
             x = nn.Dropout(self.dropout, deterministic=not train)(x)

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from cnnlab.ops import pool
+
 Padding = Any  # int | ((top, bottom), (left, right)) | "SAME" | "VALID"
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -89,9 +91,7 @@ class MaxPooling2D(nn.Module):
         padding = self.padding
         if not isinstance(padding, str):
             padding = _pad_pairs(padding)
-        return nn.max_pool(
-            x, (self.pool_size, self.pool_size), (strides, strides), padding=padding
-        )
+        return pool.max_pool(x, self.pool_size, strides, padding)
 
 
 class GlobalAveragePooling2D(nn.Module):

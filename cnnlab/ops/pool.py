@@ -1,8 +1,19 @@
-"""Pooling in jax over NHWC batches via `jax.lax.reduce_window`.
+"""Pooling in jax over NHWC batches.
 
 Pure and jittable (window, stride and padding are static). Padded positions
 never win a max and are not counted in an average, as in Keras: with 'SAME'
 padding the corner of an average pool is the mean of the real pixels only.
+
+Max pooling whose window equals its stride (the 2x2/2 pool of nearly every
+convnet) is a reshape to (B, Ho, kh, Wo, kw, C) and a max over the window
+axes. Its gradient is elementwise (compare with the output, mask, divide by
+the number of ties), which XLA fuses; `lax.reduce_window`'s gradient is a
+select-and-scatter that XLA:CPU runs as a slow scalar loop (it was ~45% of
+the CIFAR-10 convnet's training step, benchmarks/README.md). Outputs are
+identical. Gradients differ only where a window holds several equal maxima:
+reduce_window gives all of it to one of them, the reshape form splits it
+evenly (after a ReLU such ties are zeros, whose gradient the ReLU drops).
+Overlapping windows (3x3/2) keep `lax.reduce_window`.
 """
 import jax.numpy as jnp
 from jax import lax
@@ -32,8 +43,27 @@ def _prepare(x, window, stride, padding):
 
 def max_pool(x, window, stride=None, padding="VALID"):
     """Max pooling of (B, H, W, C); stride defaults to the window. Returns (B, H_out, W_out, C)."""
-    x, dims, strides, padding = _prepare(x, window, stride, padding)
-    return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, padding)
+    x, dims, strides, lax_padding = _prepare(x, window, stride, padding)
+    if dims == strides:
+        return _tiled_max_pool(x, dims[1:3], lax_padding)
+    return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, lax_padding)
+
+
+def _tiled_max_pool(x, window, lax_padding):
+    """Max pool with stride == window as pad/crop, reshape and max (see the module docstring)."""
+    kh, kw = window
+    b, h, w, c = x.shape
+    if isinstance(lax_padding, str):
+        pads = sizes.explicit_padding(lax_padding, (h, w), window, window)
+    else:
+        pads = lax_padding[1:3]
+    (pt, pb), (pl, pr) = pads
+    if pt or pb or pl or pr:
+        x = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-jnp.inf)
+        h, w = h + pt + pb, w + pl + pr
+    ho, wo = (h - kh) // kh + 1, (w - kw) // kw + 1
+    x = x[:, :ho * kh, :wo * kw]  # rows and columns no window covers ('VALID' remainder)
+    return x.reshape(b, ho, kh, wo, kw, c).max(axis=(2, 4))  # (B, Ho, Wo, C)
 
 
 def avg_pool(x, window, stride=None, padding="VALID"):
