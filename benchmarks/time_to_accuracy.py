@@ -32,6 +32,8 @@ flags.DEFINE_integer("eval_batch_size", 1000, "Evaluation batch size (divides 10
 flags.DEFINE_float("max_minutes", 30.0, "Stop a framework after the epoch that passes this "
                    "wall time (reported as not reached).")
 flags.DEFINE_integer("seed", 0, "Initialisation and shuffling seed.")
+flags.DEFINE_list("seeds", [], "Several seeds (overrides --seed): every framework runs once per seed, "
+                  "and the summary gives the median time to the target.")
 flags.DEFINE_string("data", "../shared/data/mnist.npz", "Keras-layout mnist.npz (relative to the repo root).")
 flags.DEFINE_string("out", "benchmarks/results", "Folder for time_to_accuracy.json/.md.")
 flags.DEFINE_string("readme", "", "If set, rewrite the time-to-accuracy section of this README.")
@@ -179,23 +181,40 @@ def run_framework(framework: str, data_path: str, batch_size: int, eval_batch_si
 
 def table(rows) -> str:
     """Markdown: seconds and epochs to the target per framework, and the cnnlab speed-up."""
-    done = {r["framework"]: r for r in rows if r.get("reached")}
-    lines = ["| framework | reached | seconds to target | epochs | s/epoch | best test accuracy "
-             "| peer seconds / cnnlab seconds | note |", "|" + "---|" * 8]
+    done = {(r["framework"], r.get("seed")): r for r in rows if r.get("reached")}
+    lines = ["| framework | seed | reached | seconds to target | epochs | s/epoch | best test accuracy "
+             "| peer seconds / cnnlab seconds | note |", "|" + "---|" * 9]
     for r in rows:
         if "curve" not in r:
-            lines.append(f"| {r['framework']} | {r.get('status')} | | | | | | {r.get('note', '')} |")
+            lines.append(f"| {r['framework']} | {r.get('seed', '')} | {r.get('status')} | | | | | | "
+                         f"{r.get('note', '')} |")
             continue
         speed = ""
-        if r.get("reached") and "cnnlab" in done and r["framework"] != "cnnlab":
-            speed = f"{r['seconds'] / done['cnnlab']['seconds']:.2f}"
+        mine = done.get(("cnnlab", r.get("seed")))
+        if r.get("reached") and mine and r["framework"] != "cnnlab":
+            speed = f"{r['seconds'] / mine['seconds']:.2f}"
         per_epoch = r["curve"][-1]["seconds"] / len(r["curve"]) if r["curve"] else None
         lines.append(
-            f"| {r['framework']} | {'yes' if r['reached'] else 'no'} | "
+            f"| {r['framework']} | {r.get('seed', '')} | {'yes' if r['reached'] else 'no'} | "
             f"{'' if r['seconds'] is None else format(r['seconds'], '.1f')} | "
             f"{r['epochs'] or ''} | {'' if per_epoch is None else format(per_epoch, '.1f')} | "
             f"{'' if r['best_accuracy'] is None else format(r['best_accuracy'], '.4f')} | {speed} | "
             f"{r['note']} |")
+    return "\n".join(lines)
+
+
+def summary(rows) -> str:
+    """One line per framework: seeds that reached the target and their median seconds."""
+    lines = []
+    for framework in dict.fromkeys(r["framework"] for r in rows):
+        mine = [r for r in rows if r["framework"] == framework and "curve" in r]
+        if not mine:
+            continue
+        times = [r["seconds"] for r in mine if r.get("reached")]
+        median = f"median {np.median(times):.1f} s" if times else "no time"
+        epochs = [r["epochs"] for r in mine if r.get("reached")]
+        lines.append(f"- {framework}: reached in {len(times)} of {len(mine)} seeds, {median}"
+                     + (f" (epochs {', '.join(map(str, epochs))})" if epochs else "") + ".")
     return "\n".join(lines)
 
 
@@ -206,7 +225,7 @@ def write_outputs(rows, load_before: float, readme: str = "") -> str:
                 f"before and {load_after:.2f} after (other processes share these cores).\n"
                 f"- Target {100 * FLAGS.target:.1f}% test accuracy, batch {FLAGS.batch_size}, "
                 f"at most {FLAGS.max_epochs} epochs or the epoch that passes {FLAGS.max_minutes:g} "
-                f"min, seed {FLAGS.seed}.\n\n{table(rows)}\n")
+                f"min, seeds {', '.join(map(str, seeds()))}.\n{summary(rows)}\n\n{table(rows)}\n")
     os.makedirs(FLAGS.out, exist_ok=True)
     with open(os.path.join(FLAGS.out, "time_to_accuracy.json"), "w") as f:
         json.dump({"rows": rows, "load_before": load_before, "load_after": load_after}, f, indent=1)
@@ -218,6 +237,14 @@ def write_outputs(rows, load_before: float, readme: str = "") -> str:
         with open(readme, "w") as f:
             f.write(report.replace_section(text, "time_to_accuracy", markdown))
     return markdown
+
+
+def seeds() -> list[int]:
+    """--seeds when given, else [--seed]."""
+    try:
+        return [int(v) for v in FLAGS.seeds] if FLAGS.seeds else [FLAGS.seed]
+    except ValueError:
+        raise app.UsageError(f"--seeds must be integers, got {FLAGS.seeds}.") from None
 
 
 def main(argv):
@@ -236,16 +263,16 @@ def main(argv):
         raise app.UsageError(f"{data_path} not found: pass --data=<Keras-layout mnist.npz>.")
     load_before, rows = os.getloadavg()[0], []
     keras_home = tempfile.mkdtemp(prefix="cnnlab_tta_keras_")
-    for framework in FLAGS.frameworks:
+    for seed, framework in ((seed, f) for seed in seeds() for f in FLAGS.frameworks):
         if framework != "cnnlab" and not peers.available(framework):
-            rows.append({"framework": framework, "status": "not installed",
+            rows.append({"framework": framework, "seed": seed, "status": "not installed",
                          "note": f"pip install -e '.[bench]' to add {framework}"})
             continue
         env = dict(os.environ, KERAS_BACKEND="jax", KERAS_HOME=keras_home, PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "benchmarks.time_to_accuracy", f"--run_one={framework}",
                f"--data={data_path}", f"--batch_size={FLAGS.batch_size}",
                f"--eval_batch_size={FLAGS.eval_batch_size}", f"--max_epochs={FLAGS.max_epochs}",
-               f"--target={FLAGS.target}", f"--seed={FLAGS.seed}", f"--max_minutes={FLAGS.max_minutes}"]
+               f"--target={FLAGS.target}", f"--seed={seed}", f"--max_minutes={FLAGS.max_minutes}"]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
         lines = [l for l in out.stdout.splitlines() if l.startswith(measure.RESULT_PREFIX)]
         if lines:
@@ -253,9 +280,10 @@ def main(argv):
         else:
             reason = (out.stderr.strip().splitlines() or ["no output"])[-1][:200]
             row = {"framework": framework, "status": "failed", "note": reason.replace("|", "/")}
+        row["seed"] = seed
         rows.append(row)
         write_outputs(rows, load_before)  # partial results
-        print(f"{framework}: " + (f"{row['seconds']:.1f} s, {row['epochs']} epochs" if row.get("reached")
+        print(f"{framework} seed {seed}: " + (f"{row['seconds']:.1f} s, {row['epochs']} epochs" if row.get("reached")
                                   else f"not reached ({row.get('status') or row.get('best_accuracy')})"),
               flush=True)
     markdown = write_outputs(rows, load_before, FLAGS.readme)

@@ -147,6 +147,25 @@ def test_time_to_accuracy_curve_and_cnnlab_runner():
     assert list(tta.epoch_order(10, 0, 1)) != list(tta.epoch_order(10, 0, 2))
 
 
+def test_time_to_accuracy_table_pairs_each_peer_with_cnnlab_of_the_same_seed():
+    from benchmarks import time_to_accuracy as tta
+
+    def row(framework, seed, seconds):
+        curve = [{"epoch": 1, "seconds": 10.0, "test_accuracy": 0.99},
+                 {"epoch": 2, "seconds": 20.0, "test_accuracy": 0.993 if seconds else 0.991}]
+        return {"framework": framework, "seed": seed, "reached": seconds is not None, "seconds": seconds,
+                "epochs": 2 if seconds else None, "best_accuracy": 0.993, "curve": curve, "note": ""}
+
+    rows = [row("cnnlab", 0, 10.0), row("torch", 0, 30.0), row("cnnlab", 1, 20.0), row("torch", 1, None),
+            row("cnnlab", 2, 40.0), row("torch", 2, 20.0)]
+    text = tta.table(rows)
+    assert "| torch | 0 | yes | 30.0 | 2 | 10.0 | 0.9930 | 3.00 |" in text
+    assert "| torch | 2 | yes | 20.0 | 2 | 10.0 | 0.9930 | 0.50 |" in text
+    lines = tta.summary(rows).splitlines()
+    assert lines[0] == "- cnnlab: reached in 3 of 3 seeds, median 20.0 s (epochs 2, 2, 2)."
+    assert lines[1] == "- torch: reached in 2 of 3 seeds, median 25.0 s (epochs 2, 2)."
+
+
 @pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED, "mnist.npz")),
                     reason="../shared/data/mnist.npz absent")
 def test_input_pipeline_rates_on_real_mnist():

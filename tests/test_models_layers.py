@@ -1,5 +1,6 @@
 """Keras-style layers against numpy loop references."""
 import cnnlab  # noqa: F401  (XLA flags before jax)
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -100,3 +101,25 @@ def test_layer_errors_are_clear():
         layers.check_image_batch(jnp.zeros((1, 64, 64, 3)), "xception", min_size=71)
     with pytest.raises(ValueError, match="pooling must be"):
         layers.global_pool("mean")
+
+
+@pytest.mark.parametrize("kernel, strides, padding, transpose_kernel, use_bias", [
+    ((4, 4), (2, 2), "SAME", False, False),
+    ((3, 3), (2, 2), "SAME", False, True),
+    ((4, 4), (2, 2), "VALID", True, True),
+    ((3, 2), (1, 2), ((1, 0), (2, 1)), False, True),
+])
+def test_conv_transpose_layer_matches_flax(kernel, strides, padding, transpose_kernel, use_bias):
+    """Same parameters from the same key, same outputs and gradients as flax.linen.ConvTranspose."""
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 6, 3)).astype(np.float32))
+    ours = layers.ConvTranspose(4, kernel, strides, padding, use_bias=use_bias, transpose_kernel=transpose_kernel)
+    ref = nn.ConvTranspose(4, kernel, strides, padding, use_bias=use_bias, transpose_kernel=transpose_kernel)
+    v_ours, v_ref = ours.init(jax.random.key(1), x), ref.init(jax.random.key(1), x)
+    assert jax.tree.map(jnp.shape, v_ours) == jax.tree.map(jnp.shape, v_ref)
+    for a, b in zip(jax.tree.leaves(v_ours), jax.tree.leaves(v_ref)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_allclose(np.asarray(ours.apply(v_ref, x)), np.asarray(ref.apply(v_ref, x)), rtol=1e-5, atol=1e-5)
+    g_ours = jax.grad(lambda v: jnp.sum(jnp.sin(ours.apply(v, x))))(v_ref)
+    g_ref = jax.grad(lambda v: jnp.sum(jnp.sin(ref.apply(v, x))))(v_ref)
+    for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import flax.linen as nn
 import optax
 
+from cnnlab.models.layers import ConvTranspose
+
 RECONSTRUCTION_LOSSES = ("bce", "mse")
 
 
@@ -53,7 +55,7 @@ class ConvDecoder(nn.Module):
         x = nn.relu(nn.Dense((h // f) * (w // f) * self.features[0], name="project")(z))
         x = x.reshape(z.shape[0], h // f, w // f, self.features[0])
         for i, feat in enumerate(self.features):
-            x = nn.relu(nn.ConvTranspose(feat, (3, 3), strides=(2, 2), padding="SAME", name=f"deconv{i + 1}")(x))
+            x = nn.relu(ConvTranspose(feat, (3, 3), strides=(2, 2), padding="SAME", name=f"deconv{i + 1}")(x))
         return nn.Conv(c, (3, 3), padding="SAME", name="logits")(x)  # (B, H, W, C)
 
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from cnnlab.generative.autoencoder import check_image_shape
+from cnnlab.models.layers import ConvTranspose
 
 
 class Generator(nn.Module):
@@ -30,10 +31,10 @@ class Generator(nn.Module):
         x = nn.Dense((h // f) * (w // f) * self.features[0], use_bias=False, name="project")(z)
         x = nn.relu(norm("project_bn")(x)).reshape(z.shape[0], h // f, w // f, self.features[0])
         for i, feat in enumerate(self.features[1:]):
-            x = nn.ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+            x = ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
                                  name=f"deconv{i + 1}")(x)
             x = nn.relu(norm(f"deconv{i + 1}_bn")(x))
-        x = nn.ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", name="to_image")(x)
+        x = ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", name="to_image")(x)
         return jnp.tanh(x)  # (B, H, W, C) in [-1, 1]
 
 
@@ -59,9 +60,15 @@ class GANState:
     d_opt: Any
 
 
-def discriminator_loss(real_logits, fake_logits):
-    """-log D(x) - log(1 - D(G(z))), batch means; D = sigmoid(logit)."""
-    return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+def discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.0):
+    """-log D(x) - log(1 - D(G(z))), batch means; D = sigmoid(logit).
+
+    ``label_smoothing`` > 0 is one-sided label smoothing (Salimans et al.,
+    2016): real images get the target 1 - label_smoothing, fakes keep 0.
+    """
+    real_target = 1.0 - label_smoothing
+    real = real_target * jax.nn.softplus(-real_logits) + (1.0 - real_target) * jax.nn.softplus(real_logits)
+    return jnp.mean(real) + jnp.mean(jax.nn.softplus(fake_logits))
 
 
 def generator_loss(fake_logits):
@@ -78,7 +85,7 @@ def init_gan(gen: Generator, disc: Discriminator, g_tx, d_tx, key, latent_dim: i
                     d_params=d_params, g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_params))
 
 
-def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: int):
+def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: int, label_smoothing: float = 0.0):
     """The jitted alternating update ``step(state, real (B, H, W, C) in [0, 1], key) -> (state, metrics)``."""
 
     def generate(g_params, g_stats, z):
@@ -94,7 +101,7 @@ def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: i
         def d_loss_fn(d_params):
             real_logits = disc.apply({"params": d_params}, real)
             fake_logits = disc.apply({"params": d_params}, fake)
-            loss = discriminator_loss(real_logits, fake_logits)
+            loss = discriminator_loss(real_logits, fake_logits, label_smoothing)
             return loss, (jnp.mean(jax.nn.sigmoid(real_logits)), jnp.mean(jax.nn.sigmoid(fake_logits)))
 
         (d_loss, (d_real, d_fake)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)

@@ -201,7 +201,7 @@ def train_gan(config, images, key, fixed_z=None, snapshot_every: int = 0):
     gen, disc, g_tx, d_tx = build_gan(config, images.shape[1:], steps)
     k_init, k_train = jax.random.split(key)
     state = gan.init_gan(gen, disc, g_tx, d_tx, k_init, latent)
-    step = gan.make_gan_step(gen, disc, g_tx, d_tx, latent)
+    step = gan.make_gan_step(gen, disc, g_tx, d_tx, latent, float(config.train.get("label_smoothing", 0.0)))
     sample = jax.jit(lambda state, z: gan.generate(gen, state, z))
     snapshots = [] if fixed_z is None else [(0, np.asarray(sample(state, fixed_z)))]
     auxes = []

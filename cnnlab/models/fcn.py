@@ -66,6 +66,7 @@ from cnnlab.models.layers import MaxPooling2D, check_image_batch, check_num_clas
 from cnnlab.models.registry import register
 from cnnlab.models.resnet import RESNET_LAYOUTS, ResNet
 from cnnlab.models.vgg import GLOROT, VGG, VGG_STAGE_DEPTHS, VGG_STAGE_WIDTHS
+from cnnlab.ops.conv_transpose import conv_transpose as ops_conv_transpose
 
 VARIANTS = ("32s", "16s", "8s")
 UPSAMPLE_MODES = ("transpose", "resize")
@@ -157,8 +158,7 @@ def conv_transpose(x, kernel, stride: int):
     """
     if kernel.ndim != 4 or kernel.shape[3] != x.shape[-1]:
         raise ValueError(f"transposed-conv kernel must be (kh, kw, out, in={x.shape[-1]}), got {kernel.shape}.")
-    return jax.lax.conv_transpose(x, kernel, (stride, stride), "VALID",
-                                  dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True)
+    return ops_conv_transpose(x, kernel, stride, "VALID", transpose_kernel=True)  # sub-pixel form, same numbers
 
 
 # ----------------------------------------------------------------------------
