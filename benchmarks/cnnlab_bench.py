@@ -20,15 +20,25 @@ from benchmarks import measure, specs
 DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 
 
-def build(spec: specs.BenchModel, dtype: str = "float32", seed: int = 0):
-    """The model, the parallel wrapper and the initial on-device state for `spec`."""
+def bench_optim(lr_decay_per_epoch: float = 1.0, steps_per_epoch: int = 1):
+    """cnnlab's `config.optim` for the benchmark recipe: Adam, lr 1e-3, eps 1e-7, constant, or
+    multiplied by `lr_decay_per_epoch` after every `steps_per_epoch` steps ('step' schedule)."""
+    optim = base_config().optim
+    optim.lr = specs.LEARNING_RATE
+    optim.eps = specs.ADAM_EPS
+    if lr_decay_per_epoch != 1.0:
+        optim.schedule, optim.decay_rate, optim.decay_steps = "step", lr_decay_per_epoch, steps_per_epoch
+    return optim
+
+
+def build(spec: specs.BenchModel, dtype: str = "float32", seed: int = 0, lr_decay_per_epoch: float = 1.0,
+          steps_per_epoch: int = 1):
+    """The model, the parallel wrapper and the initial on-device state for `spec` (see `bench_optim`)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not benchmarked; use one of {sorted(DTYPES)}.")
     model = spec.cnnlab_model(DTYPES[dtype])
     task = tasks.create("classification", num_classes=specs.NUM_CLASSES)
-    optim = base_config().optim  # Adam, lr 1e-3, eps 1e-7, constant schedule
-    optim.lr = specs.LEARNING_RATE
-    optim.eps = specs.ADAM_EPS
+    optim = bench_optim(lr_decay_per_epoch, steps_per_epoch)
     sample = jnp.zeros((1,) + spec.image_shape, jnp.float32)
     state = create_state(model, lambda p: make_optimizer(optim, p, total_steps=1), sample,
                          jax.random.key(seed))

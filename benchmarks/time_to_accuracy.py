@@ -3,7 +3,8 @@
     python -m benchmarks.time_to_accuracy [--frameworks=cnnlab,keras,torch] [--max_epochs=10]
 
 The same recipe everywhere: the Keras MNIST convnet, Adam (lr 1e-3, eps
-1e-7), batch 64, a fresh shuffle each epoch, inputs scaled to [0, 1], and an
+1e-7, multiplied by --lr_decay_per_epoch after every epoch), batch 64, a
+fresh shuffle each epoch, inputs scaled to [0, 1], and an
 evaluation on the 10,000 test images after every epoch; training stops at
 the first evaluation at or above the target. The clock starts after the data
 is in memory and the model is built, so it includes compilation, every
@@ -29,6 +30,8 @@ flags.DEFINE_float("target", 0.992, "Test accuracy to reach.")
 flags.DEFINE_integer("max_epochs", 10, "Give up after this many epochs.")
 flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 flags.DEFINE_integer("eval_batch_size", 1000, "Evaluation batch size (divides 10,000).")
+flags.DEFINE_float("lr_decay_per_epoch", 0.7, "The learning rate is multiplied by this after every epoch "
+                   "(1 = constant), the same staircase in every framework.")
 flags.DEFINE_float("max_minutes", 30.0, "Stop a framework after the epoch that passes this "
                    "wall time (reported as not reached).")
 flags.DEFINE_integer("seed", 0, "Initialisation and shuffling seed.")
@@ -86,13 +89,14 @@ class Curve:
 
 
 def run_cnnlab(data, batch_size, eval_batch_size, max_epochs, target, seed,
-               max_seconds=float("inf")) -> dict:
+               max_seconds=float("inf"), lr_decay_per_epoch: float = 1.0) -> dict:
     from benchmarks import cnnlab_bench
     import jax
 
     x_train, y_train, x_test, y_test = data
-    _, par, state = cnnlab_bench.build(specs.get("mnist_cnn"), seed=seed)
     steps = len(x_train) // batch_size
+    _, par, state = cnnlab_bench.build(specs.get("mnist_cnn"), seed=seed, lr_decay_per_epoch=lr_decay_per_epoch,
+                                       steps_per_epoch=steps)
     eval_batches = [par.put_batch({"image": x_test[i:i + eval_batch_size],
                                    "label": y_test[i:i + eval_batch_size]})
                     for i in range(0, len(x_test), eval_batch_size)]
@@ -113,12 +117,13 @@ def run_cnnlab(data, batch_size, eval_batch_size, max_epochs, target, seed,
 
 
 def run_keras(data, batch_size, eval_batch_size, max_epochs, target, seed,
-              max_seconds=float("inf")) -> dict:
+              max_seconds=float("inf"), lr_decay_per_epoch: float = 1.0) -> dict:
     import keras
     from benchmarks.peers import keras_bench
 
     x_train, y_train, x_test, y_test = data
-    model = keras_bench.build_model(specs.get("mnist_cnn"), seed=seed)
+    model = keras_bench.build_model(specs.get("mnist_cnn"), seed=seed, lr_decay_per_epoch=lr_decay_per_epoch,
+                                    steps_per_epoch=len(x_train) // batch_size)
     curve = Curve(target, max_seconds)
 
     class StopAtTarget(keras.callbacks.Callback):
@@ -133,13 +138,13 @@ def run_keras(data, batch_size, eval_batch_size, max_epochs, target, seed,
 
 
 def run_torch(data, batch_size, eval_batch_size, max_epochs, target, seed,
-              max_seconds=float("inf")) -> dict:
+              max_seconds=float("inf"), lr_decay_per_epoch: float = 1.0) -> dict:
     import torch
     from benchmarks.peers import torch_bench
 
     x_train, y_train, x_test, y_test = data
     model = torch_bench.build_model(specs.get("mnist_cnn"), seed=seed)
-    step = torch_bench.make_train_step(model, compiled=False)
+    step = torch_bench.make_train_step(model, compiled=False, lr_decay_per_epoch=lr_decay_per_epoch)
     x_eval = torch.from_numpy(x_test).permute(0, 3, 1, 2)  # NCHW view, channels_last memory
     y_eval = torch.from_numpy(y_test).long()
     steps = len(x_train) // batch_size
@@ -151,6 +156,7 @@ def run_torch(data, batch_size, eval_batch_size, max_epochs, target, seed,
             idx = order[i * batch_size:(i + 1) * batch_size]
             x = torch.from_numpy(x_train[idx]).permute(0, 3, 1, 2)  # NCHW view, channels_last memory
             step(x, torch.from_numpy(y_train[idx]).long())
+        step.end_epoch()
         model.eval()
         correct = 0
         with torch.no_grad():
@@ -167,7 +173,8 @@ RUNNERS = {"cnnlab": run_cnnlab, "keras": run_keras, "torch": run_torch}
 
 
 def run_framework(framework: str, data_path: str, batch_size: int, eval_batch_size: int,
-                  max_epochs: int, target: float, seed: int, max_seconds: float = float("inf")) -> dict:
+                  max_epochs: int, target: float, seed: int, max_seconds: float = float("inf"),
+                  lr_decay_per_epoch: float = 1.0) -> dict:
     """Loads MNIST and trains `framework` to the target in this process."""
     if framework not in RUNNERS:
         raise ValueError(f"unknown framework {framework!r}; choose from {FRAMEWORKS}.")
@@ -176,7 +183,8 @@ def run_framework(framework: str, data_path: str, batch_size: int, eval_batch_si
     data = load_mnist(data_path)
     if len(data[2]) % eval_batch_size:
         raise ValueError(f"eval_batch_size={eval_batch_size} must divide the {len(data[2])} test images.")
-    return RUNNERS[framework](data, batch_size, eval_batch_size, max_epochs, target, seed, max_seconds)
+    return RUNNERS[framework](data, batch_size, eval_batch_size, max_epochs, target, seed, max_seconds,
+                              lr_decay_per_epoch)
 
 
 def table(rows) -> str:
@@ -223,7 +231,8 @@ def write_outputs(rows, load_before: float, readme: str = "") -> str:
     load_after = os.getloadavg()[0]
     markdown = (f"- Machine: {measure.cpu_description()}; load average (1 min) {load_before:.2f} "
                 f"before and {load_after:.2f} after (other processes share these cores).\n"
-                f"- Target {100 * FLAGS.target:.1f}% test accuracy, batch {FLAGS.batch_size}, "
+                f"- Target {100 * FLAGS.target:.1f}% test accuracy, batch {FLAGS.batch_size}, Adam 1e-3 "
+                f"x {FLAGS.lr_decay_per_epoch:g} per epoch, "
                 f"at most {FLAGS.max_epochs} epochs or the epoch that passes {FLAGS.max_minutes:g} "
                 f"min, seeds {', '.join(map(str, seeds()))}.\n{summary(rows)}\n\n{table(rows)}\n")
     os.makedirs(FLAGS.out, exist_ok=True)
@@ -251,7 +260,7 @@ def main(argv):
     del argv
     data_path = os.path.join(REPO_ROOT, FLAGS.data)
     args = (data_path, FLAGS.batch_size, FLAGS.eval_batch_size, FLAGS.max_epochs, FLAGS.target,
-            FLAGS.seed, 60.0 * FLAGS.max_minutes)
+            FLAGS.seed, 60.0 * FLAGS.max_minutes, FLAGS.lr_decay_per_epoch)
     if FLAGS.run_one:
         row = run_framework(FLAGS.run_one, *args)
         sys.stdout.write(measure.RESULT_PREFIX + json.dumps(row) + "\n")
@@ -272,7 +281,8 @@ def main(argv):
         cmd = [sys.executable, "-m", "benchmarks.time_to_accuracy", f"--run_one={framework}",
                f"--data={data_path}", f"--batch_size={FLAGS.batch_size}",
                f"--eval_batch_size={FLAGS.eval_batch_size}", f"--max_epochs={FLAGS.max_epochs}",
-               f"--target={FLAGS.target}", f"--seed={seed}", f"--max_minutes={FLAGS.max_minutes}"]
+               f"--target={FLAGS.target}", f"--seed={seed}", f"--max_minutes={FLAGS.max_minutes}",
+               f"--lr_decay_per_epoch={FLAGS.lr_decay_per_epoch}"]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
         lines = [l for l in out.stdout.splitlines() if l.startswith(measure.RESULT_PREFIX)]
         if lines:

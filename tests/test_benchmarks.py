@@ -147,6 +147,16 @@ def test_time_to_accuracy_curve_and_cnnlab_runner():
     assert list(tta.epoch_order(10, 0, 1)) != list(tta.epoch_order(10, 0, 2))
 
 
+def test_time_to_accuracy_recipe_decays_the_rate_once_per_epoch():
+    from benchmarks import cnnlab_bench
+    from cnnlab.train.optim import make_schedule
+    schedule = make_schedule(cnnlab_bench.bench_optim(0.7, steps_per_epoch=10), total_steps=100)
+    rates = [float(schedule(s)) for s in (0, 9, 10, 25)]
+    np.testing.assert_allclose(rates, [1e-3, 1e-3, 7e-4, 4.9e-4], rtol=1e-6)
+    constant = make_schedule(cnnlab_bench.bench_optim(), total_steps=100)
+    assert float(constant(0)) == float(constant(99)) == pytest.approx(1e-3)
+
+
 def test_time_to_accuracy_table_pairs_each_peer_with_cnnlab_of_the_same_seed():
     from benchmarks import time_to_accuracy as tta
 

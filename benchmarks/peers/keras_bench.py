@@ -35,11 +35,16 @@ class EpochTimer(keras.callbacks.Callback):
         self.epoch_cpu_seconds.append(time.process_time() - self._cpu_start)
 
 
-def build_model(spec: specs.BenchModel, seed: int = 0):
-    """The compiled Keras model: Adam (lr 1e-3, eps 1e-7), sparse softmax cross-entropy, accuracy."""
+def build_model(spec: specs.BenchModel, seed: int = 0, lr_decay_per_epoch: float = 1.0, steps_per_epoch: int = 1):
+    """The compiled Keras model: Adam (lr 1e-3, eps 1e-7), sparse softmax cross-entropy, accuracy.
+
+    With `lr_decay_per_epoch` < 1 the rate is a staircase ExponentialDecay per epoch."""
     keras.utils.set_random_seed(seed)
     model = keras_models.build(spec.name, spec.image_shape, specs.NUM_CLASSES)
-    model.compile(optimizer=keras.optimizers.Adam(specs.LEARNING_RATE, epsilon=specs.ADAM_EPS),
+    lr = specs.LEARNING_RATE
+    if lr_decay_per_epoch != 1.0:
+        lr = keras.optimizers.schedules.ExponentialDecay(lr, steps_per_epoch, lr_decay_per_epoch, staircase=True)
+    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=specs.ADAM_EPS),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     return model

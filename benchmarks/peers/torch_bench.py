@@ -17,9 +17,12 @@ def channels_last_batches(images, labels, batch_size):
             for i in range(n)]
 
 
-def make_train_step(model, compiled: bool):
-    """step(x, y) -> loss: Adam (lr 1e-3, eps 1e-7) on softmax cross-entropy."""
+def make_train_step(model, compiled: bool, lr_decay_per_epoch: float = 1.0):
+    """step(x, y) -> loss: Adam (lr 1e-3, eps 1e-7) on softmax cross-entropy.
+
+    `step.end_epoch()` multiplies the learning rate by `lr_decay_per_epoch`."""
     optimizer = torch.optim.Adam(model.parameters(), lr=specs.LEARNING_RATE, eps=specs.ADAM_EPS)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=lr_decay_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
     forward = torch.compile(model) if compiled else model
 
@@ -30,6 +33,7 @@ def make_train_step(model, compiled: bool):
         optimizer.step()
         return loss
 
+    step.end_epoch = scheduler.step
     return step
 
 
