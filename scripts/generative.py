@@ -99,12 +99,15 @@ def classifier_confidence(workdir):
 
 def run_dcgan(config, data, key, outdir):
     from cnnlab.generative import gan
-    x_train = data[0]
+    x_train, y_train, x_test = data[0], data[1], data[2]
     n = int(config.train.num_samples)
+    num_classes = int(config.model.get("num_classes", 0))
     fixed_z = jax.random.normal(jax.random.key(1234), (n, int(config.model.latent_dim)))
+    fixed_labels = np.arange(n) % num_classes if num_classes else None  # each row counts 0, 1, 2, ...
     gen, state, history, snaps = gtrain.train_gan(config, x_train, key, fixed_z=fixed_z,
-                                                  snapshot_every=int(config.train.snapshot_every))
-    nrow = int(np.ceil(np.sqrt(n)))
+                                                  snapshot_every=int(config.train.snapshot_every),
+                                                  labels=y_train, fixed_labels=fixed_labels)
+    nrow = num_classes or int(np.ceil(np.sqrt(n)))
     paths = [image_grid(snaps[-1][1], nrow, os.path.join(outdir, "samples.png"), scale=2)]
     for step, images in snaps:
         image_grid(images, nrow, os.path.join(outdir, f"samples_step{step:06d}.png"))
@@ -113,11 +116,15 @@ def run_dcgan(config, data, key, outdir):
     metrics = {"snapshot_steps": [s for s, _ in snaps]}
     if _CLASSIFIER.value:
         score = classifier_confidence(_CLASSIFIER.value)
-        many = np.asarray(gan.generate(gen, state, jax.random.normal(jax.random.key(99), (1000, fixed_z.shape[1]))))
+        z = jax.random.normal(jax.random.key(99), (1000, fixed_z.shape[1]))
+        asked = np.arange(1000) % num_classes if num_classes else None
+        many = np.asarray(gan.generate(gen, state, z, asked))
         metrics["classifier/mean_max_prob_final_1000"], labels = score(many)
         metrics["classifier/predicted_label_counts"] = np.bincount(labels, minlength=10).tolist()
+        if num_classes:  # does the classifier read the digit the generator was asked for?
+            metrics["classifier/agrees_with_requested_label"] = float(np.mean(labels == asked))
         metrics["classifier/mean_max_prob_by_snapshot"] = [score(images)[0] for _, images in snaps]
-        metrics["classifier/mean_max_prob_real_test"] = score(data[2][:1000])[0]
+        metrics["classifier/mean_max_prob_real_test"] = score(x_test[:1000])[0]
     return history, metrics, paths
 
 

@@ -5,6 +5,11 @@ The generator maps z ~ N(0, I) (B, latent_dim) to tanh images (B, H, W, C) in
 discriminator. One compiled step updates the discriminator and then the
 generator (against the updated discriminator) with two optax optimizers;
 the generator uses the non-saturating loss -log D(G(z)).
+
+With ``num_classes`` > 0 both networks are class-conditional (Mirza &
+Osindero, 2014): the generator reads z concatenated with the one-hot label,
+and the discriminator adds a projection term <embed(y), features> to its
+logit (Miyato & Koyama, 2018); fakes are drawn for uniformly random labels.
 """
 from typing import Any, Sequence
 
@@ -22,10 +27,14 @@ class Generator(nn.Module):
     """Dense -> (H/4, W/4, F0) -> stride-2 transposed convs with BatchNorm/ReLU -> tanh."""
     image_shape: Sequence[int] = (28, 28, 1)
     features: Sequence[int] = (128, 64)
+    num_classes: int = 0  # > 0: conditional on an integer label per sample
 
     @nn.compact
-    def __call__(self, z, train: bool = False):  # (B, latent)
+    def __call__(self, z, labels=None, train: bool = False):  # z (B, latent), labels (B,) int
         h, w, c = check_image_shape(self.image_shape, len(self.features))
+        if self.num_classes:
+            z = jnp.concatenate([z, jax.nn.one_hot(check_labels(labels, self.num_classes, z.shape[0]),
+                                                   self.num_classes, dtype=z.dtype)], axis=-1)
         f = 2 ** len(self.features)
         norm = lambda name: nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
         x = nn.Dense((h // f) * (w // f) * self.features[0], use_bias=False, name="project")(z)
@@ -41,12 +50,30 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Stride-2 4x4 convs with LeakyReLU(0.2), then one real/fake logit per image."""
     features: Sequence[int] = (64, 128)
+    num_classes: int = 0  # > 0: projection discriminator conditioned on the label
 
     @nn.compact
-    def __call__(self, x):  # (B, H, W, C) in [-1, 1]
+    def __call__(self, x, labels=None):  # x (B, H, W, C) in [-1, 1], labels (B,) int
         for i, feat in enumerate(self.features):
             x = nn.leaky_relu(nn.Conv(feat, (4, 4), strides=(2, 2), padding="SAME", name=f"conv{i + 1}")(x), 0.2)
-        return nn.Dense(1, name="logit")(x.reshape(x.shape[0], -1))[:, 0]  # (B,)
+        feats = x.reshape(x.shape[0], -1)  # (B, F)
+        logit = nn.Dense(1, name="logit")(feats)[:, 0]  # (B,)
+        if self.num_classes:
+            labels = check_labels(labels, self.num_classes, x.shape[0])
+            logit = logit + jnp.sum(nn.Embed(self.num_classes, feats.shape[-1], name="label_embed")(labels) * feats,
+                                    axis=-1)
+        return logit
+
+
+def check_labels(labels, num_classes: int, batch: int):
+    """The (B,) integer labels a conditional network needs; a clear error when they are missing."""
+    if labels is None:
+        raise ValueError(f"this GAN is class-conditional (num_classes={num_classes}): pass labels (B,) "
+                         f"in [0, {num_classes}) with the images or latent codes.")
+    labels = jnp.asarray(labels)
+    if labels.shape != (batch,):
+        raise ValueError(f"labels must have shape ({batch},), got {labels.shape}.")
+    return labels
 
 
 @flax.struct.dataclass
@@ -79,28 +106,42 @@ def generator_loss(fake_logits):
 def init_gan(gen: Generator, disc: Discriminator, g_tx, d_tx, key, latent_dim: int) -> GANState:
     """Fresh parameters and optimizer states for both networks."""
     k_g, k_d = jax.random.split(key)
-    g_vars = gen.init(k_g, jnp.zeros((2, latent_dim)), train=False)
-    d_params = disc.init(k_d, jnp.zeros((2,) + tuple(gen.image_shape)))["params"]
+    labels = jnp.zeros((2,), jnp.int32) if gen.num_classes else None
+    g_vars = gen.init(k_g, jnp.zeros((2, latent_dim)), labels, train=False)
+    d_params = disc.init(k_d, jnp.zeros((2,) + tuple(gen.image_shape)), labels)["params"]
     return GANState(step=jnp.zeros((), jnp.int32), g_params=g_vars["params"], g_stats=g_vars["batch_stats"],
                     d_params=d_params, g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_params))
 
 
 def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: int, label_smoothing: float = 0.0):
-    """The jitted alternating update ``step(state, real (B, H, W, C) in [0, 1], key) -> (state, metrics)``."""
+    """The jitted alternating update ``step(state, real (B, H, W, C) in [0, 1], key, labels=None)``.
 
-    def generate(g_params, g_stats, z):
-        return gen.apply({"params": g_params, "batch_stats": g_stats}, z, train=True, mutable=["batch_stats"])
+    Returns (state, metrics). ``labels`` (B,) are the real images' classes,
+    needed when the networks are conditional.
+    """
+    if gen.num_classes != disc.num_classes:
+        raise ValueError(f"generator and discriminator must agree on num_classes, got {gen.num_classes} "
+                         f"and {disc.num_classes}.")
 
-    def step(state: GANState, real, key):
-        k_d, k_g = jax.random.split(key)
+    def generate(g_params, g_stats, z, labels):
+        return gen.apply({"params": g_params, "batch_stats": g_stats}, z, labels, train=True,
+                         mutable=["batch_stats"])
+
+    def step(state: GANState, real, key, labels=None):
+        k_d, k_g, k_yd, k_yg = jax.random.split(key, 4)
         batch = real.shape[0]
         real = real * 2.0 - 1.0  # (B, H, W, C) in [-1, 1]
-        fake, _ = generate(state.g_params, state.g_stats, jax.random.normal(k_d, (batch, latent_dim)))
+        fake_labels = [None, None]
+        if gen.num_classes:
+            labels = check_labels(labels, gen.num_classes, batch)
+            fake_labels = [jax.random.randint(k, (batch,), 0, gen.num_classes) for k in (k_yd, k_yg)]
+        fake, _ = generate(state.g_params, state.g_stats, jax.random.normal(k_d, (batch, latent_dim)),
+                           fake_labels[0])
         fake = jax.lax.stop_gradient(fake)
 
         def d_loss_fn(d_params):
-            real_logits = disc.apply({"params": d_params}, real)
-            fake_logits = disc.apply({"params": d_params}, fake)
+            real_logits = disc.apply({"params": d_params}, real, labels)
+            fake_logits = disc.apply({"params": d_params}, fake, fake_labels[0])
             loss = discriminator_loss(real_logits, fake_logits, label_smoothing)
             return loss, (jnp.mean(jax.nn.sigmoid(real_logits)), jnp.mean(jax.nn.sigmoid(fake_logits)))
 
@@ -109,8 +150,9 @@ def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: i
         d_params = optax.apply_updates(state.d_params, d_updates)
 
         def g_loss_fn(g_params):
-            fake, new_vars = generate(g_params, state.g_stats, jax.random.normal(k_g, (batch, latent_dim)))
-            return generator_loss(disc.apply({"params": d_params}, fake)), new_vars["batch_stats"]
+            fake, new_vars = generate(g_params, state.g_stats, jax.random.normal(k_g, (batch, latent_dim)),
+                                      fake_labels[1])
+            return generator_loss(disc.apply({"params": d_params}, fake, fake_labels[1])), new_vars["batch_stats"]
 
         (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
         g_updates, g_opt = g_tx.update(g_grads, state.g_opt, state.g_params)
@@ -122,9 +164,11 @@ def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: i
     return jax.jit(step)
 
 
-def generate(gen: Generator, state: GANState, z):
-    """Images in [0, 1], (B, H, W, C), from latent codes z (B, latent_dim) (inference BatchNorm)."""
-    x = gen.apply({"params": state.g_params, "batch_stats": state.g_stats}, z, train=False)
+def generate(gen: Generator, state: GANState, z, labels=None):
+    """Images in [0, 1], (B, H, W, C), from latent codes z (B, latent_dim) (inference BatchNorm).
+
+    ``labels`` (B,): the classes to draw, for a conditional generator."""
+    x = gen.apply({"params": state.g_params, "batch_stats": state.g_stats}, z, labels, train=False)
     return (x + 1.0) / 2.0
 
 

@@ -27,12 +27,16 @@ def check_images(images, name: str = "images") -> np.ndarray:
     return arr.astype(np.float32)
 
 
+def random_indices(key, n: int, batch_size: int) -> np.ndarray:
+    """``batch_size`` distinct random indices below ``n`` (one key -> one batch)."""
+    if batch_size > n:
+        raise ValueError(f"batch_size={batch_size} exceeds the {n} training images.")
+    return np.asarray(jax.random.choice(key, n, (batch_size,), replace=False))
+
+
 def random_batch(key, images: np.ndarray, batch_size: int) -> np.ndarray:
     """``batch_size`` distinct random rows of ``images`` (one key -> one batch)."""
-    if batch_size > len(images):
-        raise ValueError(f"batch_size={batch_size} exceeds the {len(images)} training images.")
-    idx = jax.random.choice(key, len(images), (batch_size,), replace=False)
-    return images[np.asarray(idx)]
+    return images[random_indices(key, len(images), batch_size)]
 
 
 def fit(loss_fn: Callable, params, optim_config, batch_fn: Callable, key, steps: int,
@@ -177,8 +181,9 @@ def evaluate_vae(model, params, images, key, batch_size: int = 500) -> dict:
 def build_gan(config, image_shape, steps: int):
     """(generator, discriminator, g_tx, d_tx) from ``config.model`` and ``config.g_optim``/``d_optim``."""
     from cnnlab.generative import gan
-    gen = gan.Generator(tuple(image_shape), tuple(config.model.g_features))
-    disc = gan.Discriminator(tuple(config.model.d_features))
+    num_classes = int(config.model.get("num_classes", 0))
+    gen = gan.Generator(tuple(image_shape), tuple(config.model.g_features), num_classes)
+    disc = gan.Discriminator(tuple(config.model.d_features), num_classes)
     shapes = jax.eval_shape(lambda: gan.init_gan(gen, disc, optax.identity(), optax.identity(),
                                                  jax.random.key(0), int(config.model.latent_dim)))
     g_tx = make_optimizer(config.g_optim, shapes.g_params, steps)
@@ -186,15 +191,27 @@ def build_gan(config, image_shape, steps: int):
     return gen, disc, g_tx, d_tx
 
 
-def train_gan(config, images, key, fixed_z=None, snapshot_every: int = 0):
+def train_gan(config, images, key, fixed_z=None, snapshot_every: int = 0, labels=None, fixed_labels=None):
     """Trains a DCGAN on ``images`` (configs/generative/dcgan.py).
 
     Returns (generator, state, history, snapshots): snapshots is a list of
     (step, images (n, H, W, C) in [0, 1]) generated from ``fixed_z`` at step 0
-    and every ``snapshot_every`` steps (empty without fixed_z).
+    and every ``snapshot_every`` steps (empty without fixed_z). A conditional
+    GAN (``config.model.num_classes`` > 0) needs the images' integer
+    ``labels`` and draws its snapshots for ``fixed_labels``.
     """
     from cnnlab.generative import gan
     images = check_images(images)
+    conditional = int(config.model.get("num_classes", 0)) > 0
+    if conditional:
+        if labels is None or len(labels) != len(images):
+            raise ValueError("a conditional GAN (model.num_classes > 0) needs one integer label per image.")
+        labels = np.asarray(labels, np.int32)
+        if labels.min() < 0 or labels.max() >= int(config.model.num_classes):
+            raise ValueError(f"labels must lie in [0, {int(config.model.num_classes)}); got "
+                             f"[{labels.min()}, {labels.max()}]; set model.num_classes to the class count.")
+        if fixed_z is not None and fixed_labels is None:
+            fixed_labels = np.arange(len(fixed_z)) % int(config.model.num_classes)
     steps, bs, latent = int(config.train.steps), int(config.train.batch_size), int(config.model.latent_dim)
     if steps < 1:
         raise ValueError(f"train.steps must be >= 1; got {steps}.")
@@ -202,15 +219,16 @@ def train_gan(config, images, key, fixed_z=None, snapshot_every: int = 0):
     k_init, k_train = jax.random.split(key)
     state = gan.init_gan(gen, disc, g_tx, d_tx, k_init, latent)
     step = gan.make_gan_step(gen, disc, g_tx, d_tx, latent, float(config.train.get("label_smoothing", 0.0)))
-    sample = jax.jit(lambda state, z: gan.generate(gen, state, z))
-    snapshots = [] if fixed_z is None else [(0, np.asarray(sample(state, fixed_z)))]
+    sample = jax.jit(lambda state, z, y: gan.generate(gen, state, z, y))
+    snapshots = [] if fixed_z is None else [(0, np.asarray(sample(state, fixed_z, fixed_labels)))]
     auxes = []
     for i in range(steps):
         k_batch, k_step = jax.random.split(jax.random.fold_in(k_train, i))
-        state, aux = step(state, random_batch(k_batch, images, bs), k_step)
+        idx = random_indices(k_batch, len(images), bs)
+        state, aux = step(state, images[idx], k_step, labels[idx] if conditional else None)
         auxes.append(aux)
         if fixed_z is not None and snapshot_every and (i + 1) % snapshot_every == 0:
-            snapshots.append((i + 1, np.asarray(sample(state, fixed_z))))
+            snapshots.append((i + 1, np.asarray(sample(state, fixed_z, fixed_labels))))
     return gen, state, summarize(auxes, int(config.train.get("log_every", 50))), snapshots
 
 
