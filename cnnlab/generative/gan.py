@@ -41,7 +41,7 @@ class Generator(nn.Module):
         x = nn.relu(norm("project_bn")(x)).reshape(z.shape[0], h // f, w // f, self.features[0])
         for i, feat in enumerate(self.features[1:]):
             x = ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
-                                 name=f"deconv{i + 1}")(x)
+                              name=f"deconv{i + 1}")(x)
             x = nn.relu(norm(f"deconv{i + 1}_bn")(x))
         x = ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", name="to_image")(x)
         return jnp.tanh(x)  # (B, H, W, C) in [-1, 1]

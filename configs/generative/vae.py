@@ -18,5 +18,5 @@ def get_config():
         kl_weight=1.0,  # 1 = the ELBO; other values give a beta-VAE
     ))
     c.optim = ml_collections.ConfigDict(dict(name="adam", lr=2e-3, schedule="cosine"))
-    c.train = ml_collections.ConfigDict(dict(steps=1500, batch_size=128, log_every=100, seed=0))
+    c.train = ml_collections.ConfigDict(dict(steps=6000, batch_size=128, log_every=100, seed=0))  # ~13 epochs
     return c
