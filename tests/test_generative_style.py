@@ -1,6 +1,7 @@
 """Neural style transfer: Gram matrix against numpy, and optimisation lowers the losses (random VGG16)."""
 import cnnlab  # noqa: F401
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -29,3 +30,17 @@ def test_stylize_lowers_style_and_total_loss():
     assert history[-1]["loss"] < 0.7 * history[0]["loss"]
     with pytest.raises(ValueError, match="RGB images"):
         st.stylize(model, variables, content[..., :1], style, steps=1)
+
+
+def test_vgg16_features_load_a_keras_weights_file(tmp_path):
+    """--config.weights: a Keras VGG16 notop .h5 replaces the random initialisation, layer by layer."""
+    from cnnlab.pretrained import write_keras_h5
+    model, source = st.vgg16_features(None, jax.random.key(1), (32, 32))
+    path = write_keras_h5(source, str(tmp_path / "vgg16_notop.h5"), "vgg16")
+    _, loaded = st.vgg16_features(path, jax.random.key(2), (32, 32))
+    _, fresh = st.vgg16_features(None, jax.random.key(2), (32, 32))
+    kernel = lambda v: np.asarray(v["params"]["block3_conv2"]["kernel"])
+    np.testing.assert_array_equal(kernel(loaded), kernel(source))
+    assert not np.array_equal(kernel(fresh), kernel(source))
+    x = jnp.asarray(np.random.default_rng(0).random((1, 32, 32, 3), np.float32))
+    np.testing.assert_allclose(np.asarray(model.apply(loaded, x)), np.asarray(model.apply(source, x)), rtol=1e-6)

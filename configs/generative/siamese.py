@@ -23,6 +23,8 @@ def get_config():
         margin=1.0,  # contrastive: distance margin of negatives; triplet: squared-distance margin
     ))
     c.optim = ml_collections.ConfigDict(dict(name="adam", lr=1e-3, schedule="cosine"))
-    c.train = ml_collections.ConfigDict(dict(steps=1500, batch_size=64, log_every=100, seed=0,
+    # 400 steps: longer training fits the seen digits better and the held-out ones worse
+    # (held-out verification AUC 0.75 after 400 steps, 0.68 after 1,500; docs/generative.md).
+    c.train = ml_collections.ConfigDict(dict(steps=400, batch_size=64, log_every=50, seed=0,
                                              num_pairs=10000))
     return c
