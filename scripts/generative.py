@@ -103,11 +103,10 @@ def run_dcgan(config, data, key, outdir):
     n = int(config.train.num_samples)
     num_classes = int(config.model.get("num_classes", 0))
     fixed_z = jax.random.normal(jax.random.key(1234), (n, int(config.model.latent_dim)))
-    fixed_labels = np.arange(n) % num_classes if num_classes else None  # each row counts 0, 1, 2, ...
     gen, state, history, snaps = gtrain.train_gan(config, x_train, key, fixed_z=fixed_z,
                                                   snapshot_every=int(config.train.snapshot_every),
-                                                  labels=y_train, fixed_labels=fixed_labels)
-    nrow = num_classes or int(np.ceil(np.sqrt(n)))
+                                                  labels=y_train)
+    nrow = num_classes or int(np.ceil(np.sqrt(n)))  # conditional: snapshot labels cycle 0, 1, 2, ... per row
     paths = [image_grid(snaps[-1][1], nrow, os.path.join(outdir, "samples.png"), scale=2)]
     for step, images in snaps:
         image_grid(images, nrow, os.path.join(outdir, f"samples_step{step:06d}.png"))
