@@ -66,3 +66,12 @@ def test_conv_transpose_errors_name_the_problem():
         conv_transpose(np.zeros((1, 4, 4, 3)), np.zeros((3, 3, 3, 5)), 2, "FULL")
     with pytest.raises(ValueError, match="no output"):
         conv_transpose(np.zeros((1, 2, 2, 3)), np.zeros((9, 9, 3, 5)), 1, ((0, 0), (0, 0)))
+
+
+def test_conv_transpose_accepts_every_padding_spelling():
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(1, 4, 5, 2)).astype(np.float32), rng.normal(size=(3, 3, 2, 2)).astype(np.float32)
+    explicit = np.asarray(conv_transpose(x, w, 2, ((1, 1), (2, 2))))
+    np.testing.assert_array_equal(np.asarray(conv_transpose(x, w, 2, (1, 2))), explicit)
+    np.testing.assert_array_equal(np.asarray(conv_transpose(x, w, 2, 1)), np.asarray(conv_transpose(x, w, 2, ((1, 1), (1, 1)))))
+    np.testing.assert_array_equal(np.asarray(conv_transpose(x, w, 2, "same")), np.asarray(conv_transpose(x, w, 2, "SAME")))

@@ -88,11 +88,7 @@ class MaxPooling2D(nn.Module):
 
     @nn.compact
     def __call__(self, x):  # (B, H, W, C)
-        strides = self.strides or self.pool_size
-        padding = self.padding
-        if not isinstance(padding, str):
-            padding = _pad_pairs(padding)
-        return pool.max_pool(x, self.pool_size, strides, padding)
+        return pool.max_pool(x, self.pool_size, self.strides or self.pool_size, self.padding)
 
 
 class ConvTranspose(nn.Module):
@@ -107,7 +103,7 @@ class ConvTranspose(nn.Module):
     features: int
     kernel_size: tuple[int, int] = (3, 3)
     strides: tuple[int, int] = (1, 1)
-    padding: Any = "SAME"  # 'SAME' | 'VALID' | ((top, bottom), (left, right))
+    padding: Padding = "SAME"
     use_bias: bool = True
     transpose_kernel: bool = False
     dtype: Any = None
@@ -126,8 +122,7 @@ class ConvTranspose(nn.Module):
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-        padding = self.padding if isinstance(self.padding, str) else _pad_pairs(self.padding)
-        y = conv_transpose(x, kernel, self.strides, padding, self.transpose_kernel, self.precision)
+        y = conv_transpose(x, kernel, self.strides, self.padding, self.transpose_kernel, self.precision)
         return y if bias is None else y + bias
 
 

@@ -30,7 +30,8 @@ def transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
         pad_len = k + s - 2 + max(k - s, 0)
         pad_a = k - 1
     else:
-        raise ValueError(f"padding must be 'SAME', 'VALID' or ((top, bottom), (left, right)); got {padding!r}.")
+        raise ValueError(f"padding must be 'SAME', 'VALID', an int, (ph, pw) or ((top, bottom), (left, right)); "
+                         f"got {padding!r}.")
     return pad_a, pad_len - pad_a
 
 
@@ -72,7 +73,8 @@ def conv_transpose(x, kernel, strides, padding="SAME", transpose_kernel: bool = 
     x (B, H, W, C_in); kernel (kh, kw, C_in, C_out), or (kh, kw, C_out, C_in)
     with ``transpose_kernel=True`` (the gradient-of-a-convolution convention
     of Keras ``Conv2DTranspose`` and PyTorch ``ConvTranspose2d``). padding:
-    'SAME', 'VALID' or ((top, bottom), (left, right)) on the dilated input.
+    'SAME', 'VALID', an int, (ph, pw) or ((top, bottom), (left, right)) on the
+    dilated input.
     Returns (B, H_out, W_out, C_out): H*s for 'SAME', (H-1)*s + max(kh, s)
     for 'VALID'.
     """
@@ -85,10 +87,11 @@ def conv_transpose(x, kernel, strides, padding="SAME", transpose_kernel: bool = 
     if c_in != x.shape[-1]:
         raise ValueError(f"kernel expects {c_in} input channels, x has {x.shape[-1]}.")
     sh, sw = sizes.pair(strides, "stride")
-    if isinstance(padding, str):
-        pads = [transpose_padding(k, s, padding.upper()) for k, s in ((kh, sh), (kw, sw))]
+    mode = padding.upper() if isinstance(padding, str) else sizes.normalize_padding(padding)
+    if isinstance(mode, str):
+        pads = [transpose_padding(k, s, mode) for k, s in ((kh, sh), (kw, sw))]
     else:
-        pads = [(int(a), int(b)) for a, b in padding]
+        pads = list(mode)
     out_h, lo_h, taps_h = _phase_taps(x.shape[1], kh, sh, *pads[0])
     out_w, lo_w, taps_w = _phase_taps(x.shape[2], kw, sw, *pads[1])
     q_h, q_w = -(-out_h // sh), -(-out_w // sw)  # output rows/columns per phase

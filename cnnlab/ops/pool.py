@@ -22,7 +22,7 @@ from cnnlab.ops import sizes
 
 
 def _prepare(x, window, stride, padding):
-    """Checks shapes and returns (x as float, 4-D window, 4-D strides, lax padding)."""
+    """Checks shapes and returns (x as float, 4-D window, 4-D strides, explicit 4-D lax padding)."""
     x = jnp.asarray(x)
     if x.ndim != 4:
         raise ValueError(
@@ -36,9 +36,7 @@ def _prepare(x, window, stride, padding):
     sizes.check_pool_padding((pt, pb, pl, pr), (wh, ww))
     sizes.pool_output_size(x.shape[1], wh, sh, (pt, pb))  # raises when the window does not fit
     sizes.pool_output_size(x.shape[2], ww, sw, (pl, pr))
-    mode = sizes.normalize_padding(padding)
-    lax_padding = mode if isinstance(mode, str) else ((0, 0), (pt, pb), (pl, pr), (0, 0))
-    return x, (1, wh, ww, 1), (1, sh, sw, 1), lax_padding
+    return x, (1, wh, ww, 1), (1, sh, sw, 1), ((0, 0), (pt, pb), (pl, pr), (0, 0))
 
 
 def max_pool(x, window, stride=None, padding="VALID"):
@@ -53,11 +51,7 @@ def _tiled_max_pool(x, window, lax_padding):
     """Max pool with stride == window as pad/crop, reshape and max (see the module docstring)."""
     kh, kw = window
     b, h, w, c = x.shape
-    if isinstance(lax_padding, str):
-        pads = sizes.explicit_padding(lax_padding, (h, w), window, window)
-    else:
-        pads = lax_padding[1:3]
-    (pt, pb), (pl, pr) = pads
+    (pt, pb), (pl, pr) = lax_padding[1:3]
     if pt or pb or pl or pr:
         x = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-jnp.inf)
         h, w = h + pt + pb, w + pl + pr
