@@ -1,4 +1,6 @@
 """Result rows -> derived columns (ratios, FLOP utilisation) -> Markdown tables and README section."""
+import json
+import os
 import re
 from typing import Dict, List, Optional, Sequence
 
@@ -73,6 +75,20 @@ def replace_section(text: str, name: str, body: str) -> str:
     if pattern.search(text):
         return pattern.sub(lambda _: block, text)
     return text.rstrip() + "\n\n" + block + "\n"
+
+
+def write_results(out_dir: str, name: str, payload: dict, markdown: str, readme: str = "") -> None:
+    """Writes `<name>.json` and `<name>.md` into `out_dir`, and the `name` section of `readme` if given."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
+        json.dump(payload, f, indent=1)
+    with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
+        f.write(markdown)
+    if readme:
+        with open(readme) as f:
+            text = f.read()
+        with open(readme, "w") as f:
+            f.write(replace_section(text, name, markdown))
 
 
 def pipeline_table(rows: Sequence[dict]) -> str:

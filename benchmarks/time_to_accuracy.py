@@ -235,16 +235,8 @@ def write_outputs(rows, load_before: float, readme: str = "") -> str:
                 f"x {FLAGS.lr_decay_per_epoch:g} per epoch, "
                 f"at most {FLAGS.max_epochs} epochs or the epoch that passes {FLAGS.max_minutes:g} "
                 f"min, seeds {', '.join(map(str, seeds()))}.\n{summary(rows)}\n\n{table(rows)}\n")
-    os.makedirs(FLAGS.out, exist_ok=True)
-    with open(os.path.join(FLAGS.out, "time_to_accuracy.json"), "w") as f:
-        json.dump({"rows": rows, "load_before": load_before, "load_after": load_after}, f, indent=1)
-    with open(os.path.join(FLAGS.out, "time_to_accuracy.md"), "w") as f:
-        f.write(markdown)
-    if readme:
-        with open(readme) as f:
-            text = f.read()
-        with open(readme, "w") as f:
-            f.write(report.replace_section(text, "time_to_accuracy", markdown))
+    report.write_results(FLAGS.out, "time_to_accuracy",
+                         {"rows": rows, "load_before": load_before, "load_after": load_after}, markdown, readme)
     return markdown
 
 

@@ -126,18 +126,10 @@ def write_outputs(rows, pipeline_rows, matmul_rows, started, load_before, t0, re
                 f"{report.throughput_table(rows)}\n")
     if pipeline_rows:
         markdown += "\nInput pipeline (images/s):\n\n" + report.pipeline_table(pipeline_rows) + "\n"
-    os.makedirs(FLAGS.out, exist_ok=True)
-    with open(os.path.join(FLAGS.out, "throughput.json"), "w") as f:
-        json.dump({"started": started, "load_before": load_before, "load_after": load_after,
-                   "matmul": matmul_rows, "matmul_gflops": matmul_gflops, "rows": rows,
-                   "input_pipeline": pipeline_rows, "ratios": ratios}, f, indent=1)
-    with open(os.path.join(FLAGS.out, "throughput.md"), "w") as f:
-        f.write(markdown)
-    if readme:
-        with open(readme) as f:
-            text = f.read()
-        with open(readme, "w") as f:
-            f.write(report.replace_section(text, "throughput", markdown))
+    report.write_results(FLAGS.out, "throughput",
+                         {"started": started, "load_before": load_before, "load_after": load_after,
+                          "matmul": matmul_rows, "matmul_gflops": matmul_gflops, "rows": rows,
+                          "input_pipeline": pipeline_rows, "ratios": ratios}, markdown, readme)
     return markdown
 
 

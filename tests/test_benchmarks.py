@@ -81,6 +81,15 @@ def test_readme_section_is_replaced_or_appended():
     assert report.replace_section("# Title\n", "u", "x") == "# Title\n\n<!-- u:start -->\nx\n<!-- u:end -->\n"
 
 
+def test_write_results_writes_json_markdown_and_the_readme_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# B\n\n<!-- tta:start -->\nold\n<!-- tta:end -->\n")
+    report.write_results(str(tmp_path / "out"), "tta", {"rows": [1, 2]}, "| new |\n", str(readme))
+    assert json.loads((tmp_path / "out" / "tta.json").read_text()) == {"rows": [1, 2]}
+    assert (tmp_path / "out" / "tta.md").read_text() == "| new |\n"
+    assert readme.read_text() == "# B\n\n<!-- tta:start -->\n| new |\n<!-- tta:end -->\n"
+
+
 def test_unknown_names_raise_clear_errors():
     with pytest.raises(ValueError, match="unknown benchmark model 'resnet9'"):
         specs.get("resnet9")
