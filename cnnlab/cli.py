@@ -13,7 +13,7 @@ import sys
 
 from absl import app, flags, logging
 
-USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
+USER_ERRORS = (ValueError, FileNotFoundError, KeyError, ImportError)
 
 
 def _fail(message: str, status: int = 2):
@@ -67,6 +67,12 @@ def _training_error():
     return TrainingError
 
 
+def _library_errors() -> tuple:
+    """User-fixable errors of the library beyond USER_ERRORS: a failed weights download."""
+    from cnnlab.pretrained.hub import WeightsDownloadError
+    return (_training_error(), WeightsDownloadError)
+
+
 def main(fn, flag_name: str = "config"):
     """`absl.app.run(fn)` with clear messages for bad flags and user errors."""
 
@@ -83,7 +89,7 @@ def main(fn, flag_name: str = "config"):
     def wrapped(argv):
         try:
             return fn(argv)
-        except USER_ERRORS + (_training_error(),) as e:
+        except USER_ERRORS + _library_errors() as e:
             if os.environ.get("CNNLAB_TRACEBACK"):
                 raise
             message = e.args[0] if isinstance(e, KeyError) and e.args else e

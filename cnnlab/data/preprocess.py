@@ -9,7 +9,13 @@ takes those by default (``input_range=1``) or images in 0..255 with
 - ``'tf'``: scaled to [-1, 1] (Xception, InceptionV3, MobileNet, ResNet v2);
 - ``'torch'``: scaled to [0, 1], minus mean (0.485, 0.456, 0.406), divided
   by std (0.229, 0.224, 0.225) (DenseNet);
-- ``'none'``: unchanged 0..255 (EfficientNet includes its own rescaling).
+- ``'efficientnet_lite'``: (x - 127) / 128 on 0..255 (TensorFlow's
+  EfficientNet-Lite ``MEAN_RGB``/``STDDEV_RGB``, which the PyTorch ports keep);
+- ``'none'``: unchanged 0..255 (Keras' EfficientNet includes its own rescaling).
+
+The mode belongs to the weights, not the architecture: a torchvision
+ResNet50 wants 'torch' where Keras' wants 'caffe'; ``weights_table``
+entries carry theirs, and ``mode_for`` gives the Keras family's.
 
 Works on numpy and jax arrays, channels last, any leading shape.
 ``resize(images, size)`` resizes a batch on device with ``jax.image.resize``.
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MODES = ("caffe", "tf", "torch", "none")
+MODES = ("caffe", "tf", "torch", "efficientnet_lite", "none")
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
@@ -28,7 +34,7 @@ MODEL_MODES = {
     "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf", "xception": "tf", "inception_v3": "tf",
     "inception_resnet_v2": "tf", "mobilenet": "tf", "mobilenet_v2": "tf", "nasnet": "tf",
     "densenet121": "torch", "densenet169": "torch", "densenet201": "torch",
-    "efficientnet": "none",
+    "efficientnet": "none", "efficientnet_lite": "efficientnet_lite",
 }
 
 
@@ -36,7 +42,7 @@ def mode_for(model_name: str) -> str:
     """The preprocessing mode of a keras.applications model family (e.g. 'vgg16' -> 'caffe')."""
     key = model_name.lower()
     if key.startswith("efficientnet"):
-        key = "efficientnet"
+        key = "efficientnet_lite" if key.startswith("efficientnet_lite") else "efficientnet"
     if key not in MODEL_MODES:
         raise ValueError(f"no known preprocessing mode for {model_name!r}; known: {sorted(MODEL_MODES)}.")
     return MODEL_MODES[key]
@@ -63,6 +69,8 @@ def preprocess(images, mode: str, input_range: float = 1.0):
     if mode == "torch":
         unit = pixels / np.asarray(255.0, dtype)
         return (unit - np.asarray(TORCH_MEAN, dtype)) / np.asarray(TORCH_STD, dtype)
+    if mode == "efficientnet_lite":
+        return (pixels - np.asarray(127.0, dtype)) / np.asarray(128.0, dtype)
     return pixels
 
 

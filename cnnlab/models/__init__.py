@@ -24,3 +24,4 @@ from cnnlab.models import detection, localization  # noqa: E402,F401  (register 
 from cnnlab.models import fcn  # noqa: E402,F401  (registers fcn32s, fcn16s, fcn8s)
 from cnnlab.models import convnet  # noqa: E402,F401  (registers simple_cnn)
 from cnnlab.models import transfer  # noqa: E402,F401  (registers transfer)
+from cnnlab.models import efficientnet_lite  # noqa: E402,F401  (registers efficientnet_lite0..4)

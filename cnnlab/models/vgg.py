@@ -15,6 +15,11 @@ the flattened ``block5_pool`` map (7*7*512 = 25,088 inputs at 224x224,
 1*1*512 at 32x32), so parameter counts match Keras only at 224x224.
 VGG16 has 138,357,544 parameters with the top, 14,714,688 without;
 VGG19 143,667,240 / 20,024,384.
+
+``vgg11_bn`` .. ``vgg19_bn`` (``batch_norm=True``) are torchvision's
+BatchNorm VGGs: each convolution is followed by ``block{s}_conv{i}_bn``
+(PyTorch's defaults: epsilon 1e-5, momentum 0.1, i.e. Flax 0.9) before
+its ReLU; VGG16-BN has 138,365,992 trainable parameters with the top.
 """
 from typing import Any
 
@@ -41,6 +46,10 @@ GLOROT = nn.initializers.glorot_uniform()
 @register("vgg13", depth=13)
 @register("vgg16", depth=16)
 @register("vgg19", depth=19)
+@register("vgg11_bn", depth=11, batch_norm=True)
+@register("vgg13_bn", depth=13, batch_norm=True)
+@register("vgg16_bn", depth=16, batch_norm=True)
+@register("vgg19_bn", depth=19, batch_norm=True)
 class VGG(nn.Module):
     """VGG backbone/classifier.
 
@@ -58,6 +67,7 @@ class VGG(nn.Module):
     pooling: str | None = None
     fc_units: int = 4096
     dropout_rate: float = 0.0
+    batch_norm: bool = False
     dtype: Any = jnp.float32
 
     def __post_init__(self):
@@ -80,6 +90,10 @@ class VGG(nn.Module):
             for i in range(1, convs + 1):
                 x = nn.Conv(width, (3, 3), padding="SAME", kernel_init=GLOROT, dtype=self.dtype,
                             param_dtype=jnp.float32, name=f"block{stage}_conv{i}")(x)
+                if self.batch_norm:
+                    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                     dtype=self.dtype, param_dtype=jnp.float32,
+                                     name=f"block{stage}_conv{i}_bn")(x)
                 x = nn.relu(x)
             x = MaxPooling2D(2, name=f"block{stage}_pool")(x)  # (B, H/2^stage, W/2^stage, width)
         if not self.include_top:

@@ -164,7 +164,8 @@ def _ordered_arrays(layer: KerasLayerWeights, entry: LayerMap, where: str) -> li
 
 
 def map_keras_weights(params: dict, batch_stats: dict, layers: list[KerasLayerWeights],
-                      model_name: str, *, where: str, skip_mismatch: bool = False) -> tuple[dict, dict]:
+                      model_name: str, *, where: str, skip_mismatch: bool = False,
+                      table: list[LayerMap] | None = None) -> tuple[dict, dict]:
     """Places every weight of ``layers`` into (copies of) ``params`` and ``batch_stats``.
 
     Top layers (fc1, fc2, predictions) that the model lacks are skipped with a
@@ -172,8 +173,9 @@ def map_keras_weights(params: dict, batch_stats: dict, layers: list[KerasLayerWe
     ValueError names the layer and both shapes (``skip_mismatch=True`` skips
     layers whose shapes differ, as Keras' ``load_weights(skip_mismatch=True)``).
     Model layers of the table that the file lacks raise, except the top.
+    ``table`` overrides the Keras table (PyTorch files pass theirs).
     """
-    table = name_maps.table_for(model_name)
+    table = name_maps.table_for(model_name) if table is None else table
     trees = {"params": _copy_tree(params), "batch_stats": _copy_tree(batch_stats)}
     skipped_top, skipped_mismatch, loaded = [], [], set()
     for layer, entry in _resolve_layers(layers, table, model_name):
