@@ -402,3 +402,45 @@ def test_short_body_without_a_transport_error_is_still_interrupted(server, homes
     with pytest.raises(hub.WeightsInterruptedError, match=cut):
         hub.resolve(_torch_entry(f"{server.base}/cut/w", data), progress=False)
     assert os.listdir(_torch_checkpoints(homes)) == []
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_imagenet_weights_download_then_load_through_load_weights(server, homes, monkeypatch):
+    """load_weights(..., 'imagenet', 'resnet18') with the torchvision entry pointed at the loopback
+    server: download into the torch hub cache, verify the sha256 prefix, load, match PyTorch."""
+    torch = pytest.importorskip("torch")
+    import dataclasses
+    import io
+    import sys
+
+    import jax
+    import numpy as np
+
+    from cnnlab import models, pretrained
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_reference
+
+    reference = torch_reference.randomise_batch_norm(torch_reference.ResNet(18))
+    buffer = io.BytesIO()
+    torch.save(reference.state_dict(), buffer)
+    data = buffer.getvalue()
+    real = weights_table.lookup("resnet18", "imagenet:torchvision")
+    prefix = hashlib.sha256(data).hexdigest()[:8]
+    file_name = f"resnet18-{prefix}.pth"
+    server.files[file_name] = data
+    entry = dataclasses.replace(real, top=dataclasses.replace(
+        real.top, file_name=file_name, url=f"{server.base}/get/{file_name}", hash=prefix))
+    monkeypatch.setattr(weights_table, "ENTRIES", tuple(entry if e is real else e for e in weights_table.ENTRIES))
+
+    model = models.create("resnet18")
+    abstract = dict(jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x),
+                                   jax.ShapeDtypeStruct((1, 64, 64, 3), np.float32)))
+    variables = pretrained.load_weights(abstract, "imagenet", "resnet18")
+    assert (_torch_checkpoints(homes) / file_name).is_file() and len(server.requests) == 1
+    np.testing.assert_array_equal(np.asarray(variables["params"]["predictions"]["kernel"]),
+                                  reference.fc.weight.detach().numpy().T)
+    pretrained.load_weights(abstract, "imagenet", "resnet18")  # the second time from the cache
+    assert len(server.requests) == 1

