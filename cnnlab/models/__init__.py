@@ -25,3 +25,5 @@ from cnnlab.models import fcn  # noqa: E402,F401  (registers fcn32s, fcn16s, fcn
 from cnnlab.models import convnet  # noqa: E402,F401  (registers simple_cnn)
 from cnnlab.models import transfer  # noqa: E402,F401  (registers transfer)
 from cnnlab.models import efficientnet_lite  # noqa: E402,F401  (registers efficientnet_lite0..4)
+from cnnlab.models import mobilenet_v2  # noqa: E402,F401  (registers mobilenet_v2)
+from cnnlab.models import inception_v3  # noqa: E402,F401  (registers inception_v3)

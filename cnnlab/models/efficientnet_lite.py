@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    GlobalAveragePooling2D, check_image_batch, check_num_classes, check_pooling, global_pool,
+    DepthwiseConv, GlobalAveragePooling2D, check_image_batch, check_num_classes, check_pooling, global_pool,
 )
 from cnnlab.models.registry import register
 
@@ -144,10 +144,9 @@ class EfficientNetLite(nn.Module):
         check_image_batch(x, f"efficientnet_lite{self.index}", min_size=32)
         width, depth, _, default_dropout = LITE_PARAMS[self.index]
 
-        def conv(y, features, kernel, stride, name, groups=1):
-            return nn.Conv(features, (kernel, kernel), (stride, stride), padding="SAME",
-                           feature_group_count=groups, use_bias=False, kernel_init=CONV_INIT,
-                           dtype=self.dtype, param_dtype=jnp.float32, name=name)(y)
+        def conv(y, features, kernel, stride, name):
+            return nn.Conv(features, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
+                           kernel_init=CONV_INIT, dtype=self.dtype, param_dtype=jnp.float32, name=name)(y)
 
         def bn(y, name):
             return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
@@ -163,7 +162,8 @@ class EfficientNetLite(nn.Module):
                 channels = x.shape[-1] * stage.expand
                 if stage.expand != 1:
                     x = jax.nn.relu6(bn(conv(x, channels, 1, 1, f"{name}_expand_conv"), f"{name}_expand_bn"))
-                x = conv(x, channels, stage.kernel, stride, f"{name}_dwconv", groups=channels)
+                x = DepthwiseConv(stage.kernel, stride, kernel_init=CONV_INIT, dtype=self.dtype,
+                                  name=f"{name}_dwconv")(x)  # (B, h/stride, w/stride, channels)
                 x = jax.nn.relu6(bn(x, f"{name}_bn"))
                 x = bn(conv(x, stage.out_filters, 1, 1, f"{name}_project_conv"), f"{name}_project_bn")
                 if stride == 1 and inputs.shape[-1] == stage.out_filters:

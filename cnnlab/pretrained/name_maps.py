@@ -12,12 +12,19 @@ fixes the weight order of Keras files:
                                                  batch_stats mean, var
 - ``sepconv``: depthwise_kernel, pointwise_kernel, [bias]
                                               -> params depthwise_kernel, pointwise_kernel, [bias]
+- ``depthwise`` (DepthwiseConv2D): kernel (Keras 3; ``depthwise_kernel`` in
+  Keras 2), [bias]                            -> params depthwise_kernel, [bias]
+- ``bn_noscale`` (BatchNormalization(scale=False)): beta, moving_mean,
+  moving_variance                             -> params bias; batch_stats mean, var
 
 Keras kernels are already HWIO / (in, out) like Flax's, so no transposes.
-Layers Keras leaves unnamed (Xception's shortcut ``conv2d``/``batch_normalization``)
-carry ``auto=(base, ordinal)``: files name them ``conv2d, conv2d_1, ..`` (Keras 3),
-``conv2d_1, conv2d_2, ..`` (Keras 2) or with a session offset, so they are
-matched by their order among the file's layers of that base name.
+Layers Keras leaves unnamed (Xception's shortcut ``conv2d``/``batch_normalization``,
+all of InceptionV3's convs and BatchNorms) carry ``auto=(base, ordinal)``: files
+name them ``conv2d, conv2d_1, ..`` (Keras 3), ``conv2d_1, conv2d_2, ..`` (Keras 2)
+or with a session offset, so they are matched by their order among the file's
+layers of that base name; the ordinal is that position in Keras' layer order
+(for InceptionV3 not the creation order the names count: Keras sorts a
+functional model's layers by depth, ``keras_layer_order``).
 ``legacy_alias`` maps the Keras 1 ResNet50 names (``res2a_branch2a``,
 ``bn_conv1``, ``fc1000``) of the original release file to today's names.
 """
@@ -26,6 +33,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from cnnlab.models.inception_v3 import inception_v3_layers
+from cnnlab.models.mobilenet_v2 import BLOCKS as MOBILENET_V2_BLOCKS
 from cnnlab.models.resnet import RESNET_LAYOUTS
 from cnnlab.models.vgg import VGG_STAGE_DEPTHS
 from cnnlab.models.xception import MIDDLE_FLOW_BLOCKS
@@ -36,6 +45,8 @@ WEIGHT_SLOTS = {
     "dense": (("params", "kernel"), ("params", "bias")),
     "bn": (("params", "scale"), ("params", "bias"), ("batch_stats", "mean"), ("batch_stats", "var")),
     "sepconv": (("params", "depthwise_kernel"), ("params", "pointwise_kernel"), ("params", "bias")),
+    "depthwise": (("params", "depthwise_kernel"), ("params", "bias")),
+    "bn_noscale": (("params", "bias"), ("batch_stats", "mean"), ("batch_stats", "var")),
 }
 # kind -> Keras weight names (Keras 3 / tf.keras spelling) of each slot.
 KERAS_WEIGHT_NAMES = {
@@ -43,6 +54,8 @@ KERAS_WEIGHT_NAMES = {
     "dense": ("kernel", "bias"),
     "bn": ("gamma", "beta", "moving_mean", "moving_variance"),
     "sepconv": ("depthwise_kernel", "pointwise_kernel", "bias"),
+    "depthwise": ("kernel", "bias"),
+    "bn_noscale": ("beta", "moving_mean", "moving_variance"),
 }
 # Spellings in files of every Keras generation -> slot index (Keras 1: W, b, running_std).
 WEIGHT_NAME_TOKENS = {
@@ -51,6 +64,9 @@ WEIGHT_NAME_TOKENS = {
     "bn": {"gamma": 0, "beta": 1, "moving_mean": 2, "running_mean": 2,
            "moving_variance": 3, "running_std": 3, "running_var": 3},
     "sepconv": {"depthwise_kernel": 0, "pointwise_kernel": 1, "bias": 2, "b": 2},
+    "depthwise": {"kernel": 0, "depthwise_kernel": 0, "W": 0, "bias": 1, "b": 1},
+    "bn_noscale": {"beta": 0, "moving_mean": 1, "running_mean": 1,
+                   "moving_variance": 2, "running_std": 2, "running_var": 2},
 }
 KERAS_FILE_NAMES = {
     "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
@@ -59,12 +75,15 @@ KERAS_FILE_NAMES = {
     "resnet101": "resnet101_weights_tf_dim_ordering_tf_kernels.h5",
     "resnet152": "resnet152_weights_tf_dim_ordering_tf_kernels.h5",
     "xception": "xception_weights_tf_dim_ordering_tf_kernels.h5",
+    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+    "inception_v3": "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
 }
 
 # cnnlab name -> keras.applications builder.
 KERAS_APPLICATIONS = {
     "vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50", "resnet101": "ResNet101",
-    "resnet152": "ResNet152", "xception": "Xception",
+    "resnet152": "ResNet152", "xception": "Xception", "mobilenet_v2": "MobileNetV2",
+    "inception_v3": "InceptionV3",
 }
 
 
@@ -74,7 +93,7 @@ class LayerMap:
 
     keras_name: str
     path: tuple[str, ...]  # module path under params / batch_stats
-    kind: str  # 'conv' | 'dense' | 'bn' | 'sepconv'
+    kind: str  # 'conv' | 'dense' | 'bn' | 'sepconv' | 'depthwise' | 'bn_noscale'
     use_bias: bool = True
     top: bool = False  # classifier layer: absent from include_top=False files and models
     auto: tuple[str, int] | None = None  # (Keras auto-name base, ordinal) for unnamed layers
@@ -161,6 +180,74 @@ def xception_table() -> list[LayerMap]:
     return table + [_layer("predictions", "dense", top=True)]
 
 
+def mobilenet_v2_table() -> list[LayerMap]:
+    """``keras.applications.MobileNetV2`` (any alpha) in Keras' layer order: bias-free convs."""
+    table = [_layer("Conv1", "conv", use_bias=False), _layer("bn_Conv1", "bn")]
+    for block_id in range(len(MOBILENET_V2_BLOCKS)):
+        prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
+        if block_id:
+            table += [_layer(f"{prefix}expand", "conv", use_bias=False), _layer(f"{prefix}expand_BN", "bn")]
+        table += [_layer(f"{prefix}depthwise", "depthwise", use_bias=False),
+                  _layer(f"{prefix}depthwise_BN", "bn"),
+                  _layer(f"{prefix}project", "conv", use_bias=False),
+                  _layer(f"{prefix}project_BN", "bn")]
+    table += [_layer("Conv_1", "conv", use_bias=False), _layer("Conv_1_bn", "bn")]
+    return table + [_layer("predictions", "dense", top=True)]
+
+
+def keras_layer_order(inputs: dict[str, tuple[str, ...]], output: str) -> list[str]:
+    """The order of ``keras.Model.layers`` for a functional graph, inputs excluded.
+
+    ``inputs``: layer name -> names of the layers it reads, in creation order
+    (so a layer comes after its inputs); names absent from it are model inputs.
+    Keras (3: ``ops.function.map_graph``; 2's ``Network`` did the same, which
+    is why release files load by order) sorts the layers by
+    depth, the longest path to ``output``, deepest first, and breaks ties by
+    the pre-order index of a depth-first walk from ``output`` that visits
+    each layer's inputs in order. Weight files list layers in this order.
+    """
+    depth = {output: 0}
+    for name in reversed(list(inputs)):  # consumers before their inputs
+        if name not in depth:
+            continue
+        for source in inputs[name]:
+            depth[source] = max(depth.get(source, 0), depth[name] + 1)
+    index: dict[str, int] = {}
+    stack = [output]
+    while stack:  # iterative pre-order DFS, same visiting order as Keras' recursion
+        name = stack.pop()
+        if name in index:
+            continue
+        index[name] = len(index)
+        stack.extend(reversed(inputs.get(name, ())))
+    layers = [name for name in inputs if name in index]
+    return sorted(layers, key=lambda name: (-depth[name], index[name]))
+
+
+def inception_v3_table() -> list[LayerMap]:
+    """``keras.applications.InceptionV3`` in Keras' layer order.
+
+    Keras leaves the convs and BatchNorms (scale=False) unnamed, and sorts the
+    functional graph by depth, which interleaves the branches of each mixed
+    block (``conv2d_8``, ``batch_normalization_8``, ``conv2d_6``, ``conv2d_9``,
+    ...); ``auto`` ordinals count positions in that order.
+    """
+    layers = inception_v3_layers(include_top=True)
+    graph = {layer.name: layer.inputs for layer in layers}
+    kinds = {layer.name: layer.kind for layer in layers}
+    table, seen = [], {"conv2d": 0, "batch_normalization": 0}
+    for name in keras_layer_order(graph, layers[-1].name):
+        kind = kinds[name]
+        if kind == "dense":
+            table.append(_layer(name, "dense", top=True))
+        elif kind in ("conv", "bn"):
+            base = "conv2d" if kind == "conv" else "batch_normalization"
+            table.append(_layer(name, "conv", use_bias=False, auto=(base, seen[base])) if kind == "conv"
+                         else _layer(name, "bn_noscale", auto=(base, seen[base])))
+            seen[base] += 1
+    return table
+
+
 def table_for(model_name: str) -> list[LayerMap]:
     """The name table of a cnnlab model that has Keras weights ('vgg16', 'resnet50', 'xception', ...)."""
     name = model_name.lower()
@@ -172,6 +259,10 @@ def table_for(model_name: str) -> list[LayerMap]:
         return resnet_table(int(resnet.group(1)))
     if name == "xception":
         return xception_table()
+    if name == "mobilenet_v2":
+        return mobilenet_v2_table()
+    if name == "inception_v3":
+        return inception_v3_table()
     raise ValueError(
         f"no Keras name table for model {model_name!r}; Keras weights load into "
         f"{', '.join(supported_models())}."
@@ -181,7 +272,7 @@ def table_for(model_name: str) -> list[LayerMap]:
 def supported_models() -> list[str]:
     """Model names with a Keras name table."""
     return ([f"vgg{d}" for d in sorted(VGG_STAGE_DEPTHS)]
-            + [f"resnet{d}" for d in sorted(RESNET_LAYOUTS)] + ["xception"])
+            + [f"resnet{d}" for d in sorted(RESNET_LAYOUTS)] + ["xception", "mobilenet_v2", "inception_v3"])
 
 
 def keras_model_kwargs(model_name: str) -> dict:
