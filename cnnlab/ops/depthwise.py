@@ -6,10 +6,11 @@
 written as kh*kw strided slices of the padded input, each multiplied by
 its per-channel weight and summed. That is elementwise work XLA fuses into
 one loop, forward and backward. XLA:CPU runs grouped convolutions with one
-group per channel as a slow generic loop: on the 2-core CPUs here the
-EfficientNet-Lite0 forward pass was 10-20x slower that way (benchmarks in
-benchmarks/README.md). Outputs agree with ``lax.conv_general_dilated`` to
-float32 rounding (tested, values and both gradients).
+group per channel as a slow generic loop: on a 2-core Intel Xeon
+(AVX-512) here, EfficientNet-Lite0 at 128x128, batch 64, took 20.1 s
+forward and 158 s for the gradient that way, and 1.05 s and 9.7 s this
+way. Outputs agree with ``lax.conv_general_dilated`` to float32 rounding
+(tested, values and both gradients).
 """
 import jax.numpy as jnp
 from jax import lax
