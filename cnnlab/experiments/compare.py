@@ -25,8 +25,9 @@ from cnnlab.viz import classification as cls_viz
 
 COLUMNS = ("model", "accuracy", "precision", "recall", "f1", "auc", "average_precision",
            "log_loss", "parameters", "train_time_s", "run")
-# Data fields that may differ between compared configs (they do not change the examples).
-FREE_DATA_FIELDS = ("augment", "preprocess")
+# Data fields that may differ between compared configs: they transform the same examples
+# (an ImageNet network reads CIFAR upscaled to its input size) but do not change which.
+FREE_DATA_FIELDS = ("augment", "preprocess", "image_size")
 
 
 def check_same_data(configs: dict) -> None:
@@ -42,7 +43,7 @@ def check_same_data(configs: dict) -> None:
                 raise ValueError(
                     f"configs {reference_name!r} and {name!r} differ in data.{key} "
                     f"({reference.get(key)!r} vs {data.get(key)!r}); a comparison needs the same "
-                    "data and split (only data.augment and data.preprocess may differ).")
+                    "data and split (only data.augment, data.preprocess and data.image_size may differ).")
 
 
 def _fmt(value, digits=4):
