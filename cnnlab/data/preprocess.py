@@ -35,6 +35,10 @@ MODEL_MODES = {
     "inception_resnet_v2": "tf", "mobilenet": "tf", "mobilenet_v2": "tf", "nasnet": "tf",
     "densenet121": "torch", "densenet169": "torch", "densenet201": "torch",
     "efficientnet": "none", "efficientnet_lite": "efficientnet_lite",
+    # torchvision-only families (Keras publishes no such weights): torchvision's normalisation
+    "resnet18": "torch", "resnet34": "torch",
+    "vgg11": "torch", "vgg13": "torch", "vgg11_bn": "torch", "vgg13_bn": "torch", "vgg16_bn": "torch",
+    "vgg19_bn": "torch",
 }
 
 

@@ -75,3 +75,27 @@ def transfer_config():
     c.model.dropout = 0.0
     c.init_weights = PRETRAINED_RUN
     return c
+
+
+# The ImageNet base: EfficientNet-Lite0 with its published weights, on CIFAR upscaled to this side.
+LITE0_SIZE = 128
+
+
+def lite0_transfer_config():
+    """A new one-logit head on the ImageNet EfficientNet-Lite0 (global average pool + dense).
+
+    CIFAR's 32x32 images are upscaled to LITE0_SIZE (128: a quarter of the
+    224x224 compute, within the CPU budget) and preprocessed as the weights
+    were trained ((x - 127) / 128). BatchNorm stays in inference mode.
+    """
+    c = cats_dogs_cifar_config()
+    c.data.image_size = (LITE0_SIZE, LITE0_SIZE)
+    c.data.preprocess = "efficientnet_lite"
+    c.model.name = "transfer"
+    c.model.base = "efficientnet_lite0"
+    c.model.base_kwargs = {}
+    c.model.head = "gap"
+    c.model.hidden = ()
+    c.model.dropout = 0.2
+    c.init_weights = "imagenet"
+    return c
