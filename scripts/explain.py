@@ -7,21 +7,16 @@ feature map (a module name such as top_bn, block5_conv3, conv5_block3_out,
 or a sown one such as top; default the last 4-d feature map). Without
 --weights it stops with exit status 1: it never explains random weights.
 """
-import os
 
 from absl import flags
 
 import cnnlab  # noqa: F401  (sets XLA flags before jax starts)
 from cnnlab import cli
 from cnnlab.explain.report import METHODS
-from cnnlab.pretrained import name_maps, torch_name_maps, weights_table
+from cnnlab.pretrained.weights_args import WEIGHTS_HELP, check_weights, model_names
 
-_MODELS = sorted(set(name_maps.supported_models()) | set(torch_name_maps.supported_models())
-                 | set(weights_table.models_with_weights()))
-_MODEL = flags.DEFINE_enum("model", "efficientnet_lite0", _MODELS, "Model with ImageNet weights.")
-_WEIGHTS = flags.DEFINE_string(
-    "weights", None, "'imagenet' (or imagenet:keras / imagenet:torchvision), or a weights file "
-    "(.h5, .pth, .safetensors) with the classifier, or a cnnlab checkpoint.")
+_MODEL = flags.DEFINE_enum("model", "efficientnet_lite0", model_names(), "Model with ImageNet weights.")
+_WEIGHTS = flags.DEFINE_string("weights", None, WEIGHTS_HELP + " It must hold the classifier.")
 _IMAGE = flags.DEFINE_string("image", None, "Image file, or sample:<name> (chelsea, coffee, ...).")
 _LAYER = flags.DEFINE_string("layer", None, "Grad-CAM layer (default: the last 4-d feature map).")
 _CLASS = flags.DEFINE_integer("class_index", None, "ImageNet class to explain (default: the top one).",
@@ -37,20 +32,10 @@ _OUT = flags.DEFINE_string("out", None, "PNG to write (default: <image>_explain.
 flags.mark_flags_as_required(["image"])
 
 
-def no_weights_message(model: str) -> str:
-    head = ("--weights=imagenet" if weights_table.entries_for(model)
-            else "--weights=PATH (a .h5, .pth or .safetensors file)")
-    return (f"no pretrained weights given for {model}: pass {head}. "
-            "Explanations of random weights would be meaningless, so none are made.")
-
-
 def main(argv):
     del argv
     model_name = _MODEL.value
-    if not _WEIGHTS.value:
-        raise FileNotFoundError(no_weights_message(model_name))
-    if not weights_table.is_spec(_WEIGHTS.value) and not os.path.exists(_WEIGHTS.value):
-        raise FileNotFoundError(f"--weights={_WEIGHTS.value} does not exist. " + no_weights_message(model_name))
+    check_weights(model_name, _WEIGHTS.value, "Explanations")
     import jax
     import numpy as np
 
@@ -79,7 +64,9 @@ def main(argv):
         model, variables, x, target, methods, layer=_LAYER.value, rng=jax.random.key(_SEED.value),
         samples=_SAMPLES.value, noise=_NOISE.value, steps=_STEPS.value, patch=_PATCH.value,
         stride=_STRIDE.value, fill=explain.grey_fill(mode))
-    stem = _IMAGE.value.replace(":", "_") if _IMAGE.value.startswith("sample:") else os.path.splitext(_IMAGE.value)[0]
+    from cnnlab.ops.images import output_stem
+
+    stem = output_stem(_IMAGE.value)
     out = _OUT.value or stem + "_explain.png"
     explain.save_explanation_png(out, images[0], {explain.TITLES[m]: maps[m][0] for m in methods},
                                  title=f"{model_name}: {classes[target][1]} (p={probs[target]:.3f})")

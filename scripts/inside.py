@@ -15,17 +15,20 @@ from absl import flags
 import cnnlab  # noqa: F401  (sets XLA flags before jax starts)
 from cnnlab import cli
 
-_MODEL = flags.DEFINE_string("model", "efficientnet_lite0", "Zoo model with pretrained weights.")
-_WEIGHTS = flags.DEFINE_string("weights", None, "'imagenet' or a weights file (.h5, .pth, .safetensors).")
+from cnnlab.pretrained.weights_args import WEIGHTS_HELP, check_weights, model_names  # noqa: E402
+
+_MODEL = flags.DEFINE_enum("model", "efficientnet_lite0", model_names(), "Model with pretrained weights.")
+_WEIGHTS = flags.DEFINE_string("weights", None, WEIGHTS_HELP)
 _IMAGE = flags.DEFINE_string("image", "sample:chelsea", "Image file or sample:<name>.")
 _LAYERS = flags.DEFINE_list("layers", ["stem", "stage3", "stage5", "top"], "Layer names to show (early to late).")
 _FIRST = flags.DEFINE_string("first_layer", "stem_conv", "The first convolution (its params hold the kernel).")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Folder for filters.png and activations.png.")
-flags.mark_flags_as_required(["weights", "out_dir"])
+flags.mark_flags_as_required(["out_dir"])
 
 
 def main(argv):
     del argv
+    check_weights(_MODEL.value, _WEIGHTS.value, "Filters and activations")
     import numpy as np
 
     from cnnlab import models

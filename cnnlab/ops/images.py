@@ -96,6 +96,14 @@ def image_from_source(source, flatten=False):
     return load_image(source, flatten=flatten)
 
 
+def output_stem(source):
+    """A path stem for files derived from an image: 'photo' for 'photo.jpg', 'sample_chelsea' for 'sample:chelsea'."""
+    source = os.fspath(source)
+    if source.startswith(SAMPLE_PREFIX):
+        return source.replace(":", "_")
+    return os.path.splitext(source)[0]
+
+
 def save_png(path, array):
     """Writes (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as a PNG; floats are clipped to [0, 1].
 
