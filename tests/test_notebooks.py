@@ -12,9 +12,11 @@ NOTEBOOKS = os.path.join(REPO, "notebooks")
 NAMES = sorted(n for n in os.listdir(NOTEBOOKS) if n.endswith(".ipynb"))
 
 
-def test_the_four_notebooks_exist_without_outputs():
+def test_the_seven_notebooks_exist_without_outputs():
     assert NAMES == ["01_convolutions.ipynb", "02_inside_vgg16.ipynb",
-                     "03_train_and_evaluate.ipynb", "04_transfer_learning.ipynb"]
+                     "03_train_and_evaluate.ipynb", "04_transfer_learning.ipynb",
+                     "05_localization_and_detection.ipynb", "06_segmentation.ipynb",
+                     "07_beyond_classifiers.ipynb"]
     for name in NAMES:
         nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
