@@ -28,30 +28,29 @@ from cnnlab.pretrained.imagenet import decode_predictions
 INTERPOLATIONS = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 
 
+def _entry(model_name: str, weights: str):
+    """The weights_table entry of these weights, or None (a cnnlab checkpoint, an unknown file)."""
+    try:
+        return source_of(model_name, weights)
+    except ValueError:
+        return None
+
+
 def input_size(model_name: str, weights: str = "imagenet") -> int:
     """The ImageNet input side of a model with these weights: 299 for Xception/InceptionV3, 224 for VGG, ..."""
-    try:
-        entry = source_of(model_name, weights)
-    except ValueError:
-        entry = None
+    entry = _entry(model_name, weights)
     return entry.input_size if entry else 224
 
 
 def interpolation_for(model_name: str, weights: str = "imagenet") -> str:
     """'nearest' for Keras weights (``load_img``'s default), 'bilinear' for PyTorch-world ones."""
-    try:
-        entry = source_of(model_name, weights)
-    except ValueError:
-        entry = None
+    entry = _entry(model_name, weights)
     return "nearest" if entry is None or entry.source == "keras" else "bilinear"
 
 
 def preprocess_mode(model_name: str, weights: str = "imagenet") -> str:
     """The preprocessing mode of these weights (the Keras family's when the table has no entry)."""
-    try:
-        entry = source_of(model_name, weights)
-    except ValueError:
-        entry = None
+    entry = _entry(model_name, weights)
     return entry.preprocess if entry else mode_for(model_name)
 
 
