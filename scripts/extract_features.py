@@ -88,7 +88,7 @@ def main(argv):
     mode = _PREPROCESS.value
     if mode == "auto":
         try:
-            mode = entry.preprocess if entry else preprocess_mode(_MODEL.value, _WEIGHTS.value)
+            mode = preprocess_mode(_MODEL.value, _WEIGHTS.value)
         except ValueError:
             mode = "none"
     result = features.cache_bottleneck_features(

@@ -23,12 +23,9 @@ from cnnlab.data.preprocess import preprocess
 def backbone(model_name: str, pooling: str = "avg", **kwargs):
     """A zoo model without its top, pooled to one vector per image (Keras options for Keras families)."""
     from cnnlab import models
-    from cnnlab.pretrained import name_maps
+    from cnnlab.pretrained import name_maps_kwargs
 
-    try:
-        extra = name_maps.keras_model_kwargs(model_name)
-    except ValueError:  # not a Keras family: plain zoo options
-        extra = {}
+    extra = name_maps_kwargs(model_name)  # {} for a family Keras does not publish
     return models.create(model_name.lower(), include_top=False, pooling=pooling, **{**extra, **kwargs})
 
 
