@@ -68,9 +68,16 @@ def _training_error():
 
 
 def _library_errors() -> tuple:
-    """User-fixable errors of the library beyond USER_ERRORS: a failed weights download."""
+    """User-fixable errors of the library beyond USER_ERRORS: a failed weights download,
+    no intact checkpoint, a lost peer process."""
     from cnnlab.pretrained.hub import WeightsDownloadError
-    return (_training_error(), WeightsDownloadError)
+    from cnnlab.train.checkpoint import CheckpointError
+    return (_training_error(), WeightsDownloadError, CheckpointError)
+
+
+def _peer_lost():
+    from cnnlab.train.distributed import PeerLost
+    return PeerLost
 
 
 def main(fn, flag_name: str = "config"):
@@ -89,6 +96,12 @@ def main(fn, flag_name: str = "config"):
     def wrapped(argv):
         try:
             return fn(argv)
+        except _peer_lost() as e:
+            # The distributed runtime cannot shut down without its peer (its exit
+            # barrier would wait out the heartbeat timeout): say why and leave now.
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(1)
         except USER_ERRORS + _library_errors() as e:
             if os.environ.get("CNNLAB_TRACEBACK"):
                 raise

@@ -172,6 +172,25 @@ def test_process_shards_are_disjoint_and_cover_the_data():
     assert sum(len(r) for r in real) == 20 and set().union(*real) == set(range(20))
 
 
+def test_global_batches_do_not_depend_on_the_process_count():
+    """Process p reads the p-th slice of every global batch, so P processes together
+    see exactly the batches one process sees (20 validation examples: uneven, padded)."""
+    for split, batch, train in (("train", 12, True), ("validation", 8, False)):
+        one = data.build(_config(), split, batch, train=train, seed=3).indices(2)  # (steps, 12)
+        for count in (2, 4):
+            parts = [data.build(_config(), split, batch, train=train, seed=3, process_index=p,
+                                process_count=count).indices(2) for p in range(count)]
+            np.testing.assert_array_equal(np.concatenate(parts, axis=1), one)
+        ids = one.ravel()
+        real = ids[ids >= 0]
+        assert len(set(real)) == len(real), "no example twice in an epoch"
+        if train:
+            assert len(real) == 48  # 48 = 4 global batches of 12: every example once
+        else:
+            np.testing.assert_array_equal(real, np.arange(20))
+            assert (ids < 0).sum() == 4  # the padding of the last global batch
+
+
 def test_eval_split_keeps_every_example_and_masks_the_padding():
     ds = data.build(_config(), "validation", 8, train=False, seed=0)
     batches = list(ds.epoch(0))

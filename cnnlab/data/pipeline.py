@@ -11,15 +11,21 @@ transform with Grain (threads prefetch ahead), and collates host batches:
   ``boxes`` float32 ``(B, N, 4)``; ``box_labels`` int32 ``(B, N)``;
   ``mask`` int32 ``(B, H, W)``; ``valid`` bool ``(B,)`` (all True on train).
 
-Order. Train epochs draw one global permutation from ``(seed, epoch)``
-(Grain's index shuffle), truncate it to a multiple of ``process_count``, and
-give process ``p`` every ``process_count``-th index starting at ``p``; the
-last partial batch is dropped. Eval epochs keep the natural order, stride it
-the same way, and pad every process to the same number of batches, padding
-entries having ``valid=False``, zero images, label 0, boxes and box labels
--1 and mask 255 (ignore). Because the index list of an epoch is a pure
-function of ``(seed, epoch)``, ``epoch(e, start_step=k)`` starts reading at
-batch ``k`` directly (a Grain slice), without touching batches ``0..k-1``.
+Order. The order of the *global* batches does not depend on how many
+processes read them, so a run on 2 hosts sees the same global batches as a
+run on 1 (and a checkpoint can resume on another process count). Train
+epochs draw one permutation from ``(seed, epoch)`` (Grain's index shuffle)
+and cut it into global batches of ``batch_size``, dropping the last partial
+one; process ``p`` of ``P`` reads the ``p``-th contiguous slice of
+``batch_size // P`` examples of every global batch, which is where
+``jax.make_array_from_process_local_data`` puts it (devices are ordered by
+process). Eval epochs do the same over the natural order and pad the last
+global batch: every process runs the same number of batches (collectives
+need that), and padding entries have ``valid=False``, zero images, label 0,
+boxes and box labels -1 and mask 255 (ignore). Because the index list of an
+epoch is a pure function of ``(seed, epoch)``, ``epoch(e, start_step=k)``
+starts reading at batch ``k`` directly (a Grain slice), without touching
+batches ``0..k-1``.
 """
 from __future__ import annotations
 
@@ -143,16 +149,14 @@ class Dataset:
         if n == 0:
             raise ValueError(f"split {self.info.split!r} of {self.info.name!r} has no examples.")
         if self.train:
-            self._per_process = n // self.process_count
-            self.steps_per_epoch = self._per_process // self.local_batch_size
+            self.steps_per_epoch = n // self.batch_size
             if self.steps_per_epoch == 0:
                 raise ValueError(
                     f"split {self.info.split!r} of {self.info.name!r} has {n} examples, fewer than "
                     f"one training batch of {self.batch_size}: lower train.batch_size."
                 )
         else:
-            self._per_process = -(-n // self.process_count)  # ceil: every process pads to this
-            self.steps_per_epoch = -(-self._per_process // self.local_batch_size)
+            self.steps_per_epoch = -(-n // self.batch_size)  # the last global batch is padded
 
     def __len__(self) -> int:
         return self.steps_per_epoch
@@ -162,16 +166,19 @@ class Dataset:
         import grain
 
         n = len(self._records)
-        length = self.steps_per_epoch * self.local_batch_size
-        if self.train:
-            order = grain.MapDataset.range(n).shuffle(seed=epoch_seed(self.seed, epoch))
-            order = order[: self._per_process * self.process_count]
-            return order[self.process_index :: self.process_count][:length]
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}.")
-        shard = grain.MapDataset.range(n)[self.process_index :: self.process_count]
-        real = len(shard)
-        return grain.MapDataset.range(length).map(lambda i: shard[i] if i < real else -1)
+        if self.train:
+            order = grain.MapDataset.range(n).shuffle(seed=epoch_seed(self.seed, epoch))
+        else:
+            order = grain.MapDataset.range(n)
+        big, local, offset = self.batch_size, self.local_batch_size, self.process_index * self.local_batch_size
+
+        def global_index(i):  # i-th example of this process -> its place in the epoch's order
+            position = (i // local) * big + offset + i % local
+            return order[position] if position < n else -1
+
+        return grain.MapDataset.range(self.steps_per_epoch * local).map(global_index)
 
     def indices(self, epoch: int) -> np.ndarray:
         """Source indices of this process's examples in ``epoch``, ``(steps, local_batch)``; -1 = padding."""

@@ -64,12 +64,37 @@ def checkpoint_item(path: str) -> str:
     return path
 
 
+def _one_device_target(checkpointer, item):
+    """The saved tree as arrays on this process's first device.
+
+    Without a target orbax rebuilds each array's saved sharding, which names
+    the devices of the run that wrote it: a checkpoint of 4 devices (or 2
+    processes) would not load on 1 ("Topology mismatch").
+    """
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR)  # "Metadata file does not exist" for a step's sub-item is expected
+    try:
+        metadata = checkpointer.metadata(item)
+    finally:
+        absl_log.setLevel(level)
+    tree = getattr(metadata, "item_metadata", metadata)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+    def abstract(leaf):
+        if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
+            return jax.ShapeDtypeStruct(tuple(leaf.shape), leaf.dtype, sharding=device)
+        return leaf
+
+    return jax.tree.map(abstract, dict(tree))
+
+
 def read_variables(path: str) -> dict:
     """``{'params': ..., 'batch_stats': ...}`` (numpy arrays) of the checkpoint at ``path``."""
     item = checkpoint_item(path)
     checkpointer = ocp.StandardCheckpointer()
     try:
-        restored = checkpointer.restore(item)
+        restored = checkpointer.restore(item, _one_device_target(checkpointer, item))
     finally:
         checkpointer.close()
     if not isinstance(restored, dict) or "params" not in restored:

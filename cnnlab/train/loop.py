@@ -10,6 +10,7 @@ step, key) is restored bit for bit.
 """
 import contextlib
 import json
+import logging
 import os
 import signal
 import time
@@ -21,7 +22,7 @@ import numpy as np
 
 from cnnlab import data as data_lib
 from cnnlab import models, tasks
-from cnnlab.train import config_check, parallel
+from cnnlab.train import config_check, distributed, parallel
 from cnnlab.train.checkpoint import Checkpointer
 from cnnlab.train.inputs import build_input_fn
 from cnnlab.train.logs import Console, MetricsLog, format_metrics
@@ -210,37 +211,61 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
             json.dump(config.to_dict(), f, indent=2, sort_keys=True)
 
     seed = int(tc.seed)
-    per_process_batch = int(tc.batch_size) // jax.process_count()
-    train_data = _split_data(config, config.data.get("train_split", "train"),
-                             per_process_batch, True, seed)
-    eval_batch = int(tc.get("eval_batch_size", 0) or tc.batch_size) // jax.process_count()
+    batch_size = int(tc.batch_size)  # global: over all devices of all processes
+    train_data = _split_data(config, config.data.get("train_split", "train"), batch_size, True, seed)
+    eval_batch = int(tc.get("eval_batch_size", 0) or batch_size)
     eval_split = config.data.get("eval_split", "validation")
     val_data = _split_data(config, eval_split, eval_batch, False, seed) if eval_split else None
     info = train_data.info
     model, task = build_model_and_task(config, info)
     steps_per_epoch = train_data.steps_per_epoch
-    if steps_per_epoch < 1:
-        raise TrainingError(
-            f"the train split has {info.num_examples} examples, fewer than one batch of "
-            f"{per_process_batch}; lower config.train.batch_size.")
     total_steps, tx_fn = optimizer_fn(config, steps_per_epoch)
 
     augment = batch_augment(config, task)
     input_fn = build_input_fn(config, train_data)
     par = parallel.create(tc.get("parallel", "jit"), model, task, augment, input_fn)
-    parallel.check_batch_size(per_process_batch, jax.local_device_count())
-    parallel.check_batch_size(eval_batch, jax.local_device_count(), "config.train.eval_batch_size")
+    parallel.check_batch_size(batch_size, jax.device_count())
+    parallel.check_batch_size(eval_batch, jax.device_count(), "config.train.eval_batch_size")
 
     sample = np.zeros((1,) + tuple(info.image_shape), np.float32)
     state = create_state(model, tx_fn, sample, jax.random.PRNGKey(seed))
     ckpt = Checkpointer(workdir, keep=tc.get("keep_checkpoints", 2),
                         best_metric=tc.get("best_metric", "val/accuracy"),
-                        best_mode=tc.get("best_mode", "max"))
+                        best_mode=tc.get("best_mode", "max"), training=True)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), enabled=main_process)
     console = Console(total_steps, enabled=verbose and main_process)
+    liveness = distributed.Liveness().start()
+    peer_lost = False
+    try:
+        return _train(config, workdir, ckpt, log, console, state, par, model, task, train_data,
+                      val_data, steps_per_epoch, total_steps, eval_batch, batch_size, seed)
+    except Exception as e:
+        if distributed.is_peer_failure(e):
+            peer_lost = True  # the peers' half of any save can never come: do not wait for it
+            raise distributed.peer_lost_error(e, workdir) from e
+        raise
+    finally:
+        liveness.stop()
+        if not peer_lost:
+            ckpt.wait()
+            ckpt.close()
+
+
+def _train(config, workdir, ckpt, log, console, state, par, model, task, train_data, val_data,
+           steps_per_epoch, total_steps, eval_batch, batch_size, seed) -> dict:
+    """The body of `run`: resume or initialise, then the step loop, evaluations and saves."""
+    tc = config.train
+    main_process = jax.process_index() == 0
     meta = {}
-    if ckpt.latest_step() is not None:
-        state, meta = ckpt.restore(state)
+    restored = ckpt.restore_latest(state, sharding=par.state_sharding)
+    if restored is not None:
+        state, meta, notes = restored
+        for note in notes:
+            console.line(f"warning: {note}")
+        written_by = meta.get("num_devices")
+        if written_by and written_by != jax.device_count():
+            console.line(f"the checkpoint was written by {written_by} devices; resuming on "
+                         f"{jax.device_count()} with the same global batch of {batch_size}.")
         console.line(f"resuming from step {int(state.step)} in {workdir}")
         log.truncate_after(int(state.step))
     else:
@@ -251,7 +276,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
     log_every = int(tc.get("log_every", 0) or min(steps_per_epoch, 100))
     eval_every = int(tc.get("eval_every", 0) or steps_per_epoch)
     ckpt_every = int(tc.get("checkpoint_every", 0) or steps_per_epoch)
-    images_per_step = int(tc.batch_size)
+    images_per_step = batch_size
     state = par.put_state(state)
     last_good = ckpt.latest_step()
     result = {"status": "finished"}
@@ -271,65 +296,61 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
 
     acc = None
     t_start = time.time()
-    try:
-        with _stop_signals() as stop:
-            while step < total_steps:
-                epoch, start = divmod(step, steps_per_epoch)
-                for batch in train_data.epoch(epoch, start_step=start):
-                    state, sums = par.train_step(state, par.put_batch(batch))
-                    acc = sums if acc is None else par.accumulate(acc, sums)
-                    step += 1
-                    at_end = step == total_steps
-                    record = {}
-                    if step % log_every == 0 or at_end or step % ckpt_every == 0 or stop["signal"]:
-                        host = par.fetch(acc)
-                        acc = None
-                        check_finite(host, step)
-                        record.update(_prefixed("train", task.finalize(host)))
-                    if step % eval_every == 0 or at_end:
-                        if val_data is not None:
-                            record.update(_prefixed("val", _evaluate(par, state, val_data, task)))
-                        ckpt.save_best(step, par.get_state(state), record)
-                        if early.update(record):
-                            result["status"] = "early_stopped"
-                    if record:
-                        record = dict(step=step, epoch=step / steps_per_epoch,
-                                      time=time.time() - t_start, **record)
-                        log.write(record)
-                        console.progress(step, step / steps_per_epoch,
-                                         {k: v for k, v in record.items() if "/" in k},
-                                         images_per_step)
-                        result.update(record)
-                    if step % ckpt_every == 0 or at_end or stop["signal"] \
-                            or result["status"] == "early_stopped":
-                        save(step, state)
-                        last_good = step
-                    if stop["signal"]:
-                        result["status"] = "interrupted"
-                        console.line(f"{stop['signal']} received: saved a checkpoint at step "
-                                     f"{step}; rerun the same command to resume.")
-                        return result
-                    if at_end or result["status"] == "early_stopped":
-                        break
-                if result["status"] == "early_stopped":
-                    console.line(f"early stopping at step {step}: {early.metric} did not improve "
-                                 f"for {early.patience} evaluations (best {early.best}).")
+    with _stop_signals() as stop:
+        while step < total_steps:
+            epoch, start = divmod(step, steps_per_epoch)
+            for batch in train_data.epoch(epoch, start_step=start):
+                state, sums = par.train_step(state, par.put_batch(batch))
+                acc = sums if acc is None else par.accumulate(acc, sums)
+                step += 1
+                at_end = step == total_steps
+                record = {}
+                if step % log_every == 0 or at_end or step % ckpt_every == 0 or stop["signal"]:
+                    host = par.fetch(acc)
+                    acc = None
+                    check_finite(host, step)
+                    record.update(_prefixed("train", task.finalize(host)))
+                if step % eval_every == 0 or at_end:
+                    if val_data is not None:
+                        record.update(_prefixed("val", _evaluate(par, state, val_data, task)))
+                    ckpt.save_best(step, par.get_state(state), record)
+                    if early.update(record):
+                        result["status"] = "early_stopped"
+                if record:
+                    record = dict(step=step, epoch=step / steps_per_epoch,
+                                  time=time.time() - t_start, **record)
+                    log.write(record)
+                    console.progress(step, step / steps_per_epoch,
+                                     {k: v for k, v in record.items() if "/" in k},
+                                     images_per_step)
+                    result.update(record)
+                if step % ckpt_every == 0 or at_end or stop["signal"] \
+                        or result["status"] == "early_stopped":
+                    save(step, state)
+                    last_good = step
+                if stop["signal"]:
+                    result["status"] = "interrupted"
+                    console.line(f"{stop['signal']} received: saved a checkpoint at step "
+                                 f"{step}; rerun the same command to resume.")
+                    return result
+                if at_end or result["status"] == "early_stopped":
                     break
-        test_split = config.data.get("test_split", "test")
-        if test_split:
-            test_data = _split_data(config, test_split, eval_batch, False, seed)
-            test = _prefixed("test", _evaluate(par, state, test_data, task))
-            log.write(dict(step=step, epoch=step / steps_per_epoch, **test))
-            console.line(f"test: {format_metrics(test)}")
-            result.update(test)
-        result["step"] = step
-        if main_process and tc.get("curves", True):
-            from cnnlab.viz.curves import plot_training_curves
-            plot_training_curves(log.path, os.path.join(workdir, "curves.png"))
-        return result
-    finally:
-        ckpt.wait()
-        ckpt.close()
+            if result["status"] == "early_stopped":
+                console.line(f"early stopping at step {step}: {early.metric} did not improve "
+                             f"for {early.patience} evaluations (best {early.best}).")
+                break
+    test_split = config.data.get("test_split", "test")
+    if test_split:
+        test_data = _split_data(config, test_split, eval_batch, False, seed)
+        test = _prefixed("test", _evaluate(par, state, test_data, task))
+        log.write(dict(step=step, epoch=step / steps_per_epoch, **test))
+        console.line(f"test: {format_metrics(test)}")
+        result.update(test)
+    result["step"] = step
+    if main_process and tc.get("curves", True):
+        from cnnlab.viz.curves import plot_training_curves
+        plot_training_curves(log.path, os.path.join(workdir, "curves.png"))
+    return result
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -362,7 +383,15 @@ def restore_for_inference(workdir: str, which: str = "latest", config=None,
     ckpt = Checkpointer(workdir, best_metric=config.train.get("best_metric", None) if which == "best" else None,
                         best_mode=config.train.get("best_mode", "max"))
     try:
-        state, _ = ckpt.restore(state, step=step, which=which)
+        if which == "latest" and step is None:  # the newest intact one, with a warning for the rest
+            restored = ckpt.restore_latest(state)
+            if restored is None:
+                raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: the run has not saved one yet.")
+            state, _, notes = restored
+            for note in notes:
+                logging.warning("%s", note)
+        else:
+            state, _ = ckpt.restore(state, step=step, which=which)
     finally:
         ckpt.close()
     return config, model, task, state, data

@@ -1,7 +1,9 @@
 """Two ways to run the one step on many devices: `jax.jit` on a mesh, or `jax.pmap`.
 
 Both expose the same small interface, so the loop never branches on the mode:
-  put_state / get_state   move the state onto the devices and back (for saving)
+  put_state / get_state   move the state onto the devices, and back to one global
+                          array per leaf replicated on every device of every
+                          process (`state_sharding`: what checkpoints hold)
   put_batch               host-local numpy batch -> device batch
   train_step / eval_step  compiled steps
   fetch                   device metric sums -> host floats
@@ -35,6 +37,12 @@ def check_batch_size(batch_size: int, n: int, what: str = "config.train.batch_si
             f"use a multiple of {n}.")
 
 
+def replicated_sharding(devices=None) -> NamedSharding:
+    """One copy of a leaf on every device (of every process): how states are saved."""
+    devices = jax.devices() if devices is None else devices
+    return NamedSharding(Mesh(np.array(devices), ("data",)), P())
+
+
 class JitMesh:
     """`jax.jit` over a 1-D mesh: the batch sharded on 'data', the state replicated.
 
@@ -49,6 +57,7 @@ class JitMesh:
         self.mesh = Mesh(np.array(devices), ("data",))
         self.num_devices = len(devices)
         self.replicated = NamedSharding(self.mesh, P())
+        self.state_sharding = self.replicated
         self.data = NamedSharding(self.mesh, P("data"))
         self.train_step = jax.jit(make_train_step(model, task, augment, input_fn=input_fn),
                                   in_shardings=(self.replicated, self.data),
@@ -63,6 +72,8 @@ class JitMesh:
                              if hasattr(task, "eval_outputs") else None)
 
     def put_state(self, state):
+        """Replicates a state; on several processes every one must hold the same values
+        (jax checks it)."""
         return jax.device_put(state, self.replicated)
 
     def get_state(self, state):
@@ -81,28 +92,44 @@ class JitMesh:
 
 class Pmap:
     """`jax.pmap` over local devices with axis 'batch': the batch split per device,
-    the state replicated; gradients and BatchNorm statistics are `pmean`-ed."""
+    the state replicated; gradients and BatchNorm statistics are `pmean`-ed.
+
+    On several processes the axis spans every device of every process (pmap's
+    `devices=None`); pinning `devices` to this process's devices would make
+    the collectives process-local and train one model per host.
+    """
 
     mode = "pmap"
 
     def __init__(self, model, task, augment=None, devices=None, input_fn=None):
         self.devices = jax.local_devices() if devices is None else devices
         self.num_devices = len(self.devices)
+        self.state_sharding = replicated_sharding(None if devices is None else devices)
+        kw = dict(axis_name=PMAP_AXIS, devices=devices)
         self.train_step = jax.pmap(make_train_step(model, task, augment, axis_name=PMAP_AXIS,
                                                    input_fn=input_fn),
-                                   axis_name=PMAP_AXIS, devices=self.devices, donate_argnums=(0,))
+                                   donate_argnums=(0,), **kw)
         self.eval_step = jax.pmap(make_eval_step(model, task, axis_name=PMAP_AXIS, input_fn=input_fn),
-                                  axis_name=PMAP_AXIS, devices=self.devices)
-        self.accumulate = jax.pmap(_add, devices=self.devices)
+                                  **kw)
+        self.accumulate = jax.pmap(_add, devices=devices)
         self.eval_outputs = (jax.pmap(make_eval_outputs_step(model, task, input_fn),
-                                      devices=self.devices)
+                                      devices=devices)
                              if hasattr(task, "eval_outputs") else None)
 
     def put_state(self, state):
-        return flax.jax_utils.replicate(state, self.devices)
+        def local(x):  # a global replicated leaf (restored) -> this process's copy
+            return x.addressable_data(0) if isinstance(x, jax.Array) else x
+
+        return flax.jax_utils.replicate(jax.tree.map(local, state), self.devices)
 
     def get_state(self, state):
-        return jax.tree.map(lambda x: x[0], state)
+        """Device replicas (n_local, ...) -> one global replicated array per leaf, without
+        copying to the host: the form checkpoints are written in, once for all hosts."""
+        def merge(x):
+            shards = [s.data.reshape(s.data.shape[1:]) for s in x.addressable_shards]
+            return jax.make_array_from_single_device_arrays(x.shape[1:], self.state_sharding, shards)
+
+        return jax.tree.map(merge, state)
 
     def put_batch(self, batch):
         n = self.num_devices
