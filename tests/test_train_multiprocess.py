@@ -105,6 +105,9 @@ def test_pmap_on_two_hosts_saves_the_global_state_once(runs):
     two, one = data_bytes(runs["pmap2x2"][0]), data_bytes(runs["pmap1x4"][0])
     print(f"pmap checkpoint data: 2 processes {two} bytes, 1 process {one} bytes")
     assert 0.7 * one < two < 1.3 * one  # one copy, not one per host
+    for name in ("pmap2x2", "jit2x2"):  # every process took part in the save
+        state = os.path.join(runs[name][0], "checkpoints", "30", "state")
+        assert sorted(os.listdir(os.path.join(state, "array_metadatas"))) == ["process_0", "process_1"]
     with open(os.path.join(runs["pmap2x2"][0], "checkpoints", "30", "meta", "metadata")) as f:
         meta = json.load(f)
     assert meta["num_processes"] == 2 and meta["num_devices"] == 4
@@ -239,3 +242,15 @@ def test_checkpoints_of_four_devices_load_on_one(runs, tmp_path, capsys):
     result = loop.run(config, str(tmp_path / "from_four"))
     assert result["status"] == "finished"
     assert f"initialised model weights from {workdir}" in capsys.readouterr().err
+
+
+def test_sigterm_to_one_process_stops_both_after_the_same_step(tmp_path):
+    workdir = str(tmp_path / "term")
+    job = mp.launch_train(workdir, args=["--config.train.epochs=8"])
+    mp.wait_for_checkpoint(job, workdir, 6)
+    job.procs[1].send_signal(signal.SIGTERM)  # as a scheduler preempting one host
+    assert job.wait(60) == [0, 0], job.stderr(0)[-2000:]
+    err = job.stderr(0)
+    saved = int(err.split("saved a checkpoint at step ")[1].split(";")[0])
+    assert saved % loop.STOP_SYNC_EVERY == 0 and saved < 48  # the agreed step, checkpointed
+    assert mp.latest_step(workdir) == saved and "status=interrupted" in job.stdout(0)

@@ -68,6 +68,28 @@ def _model_kwargs(config, num_classes):
     return kwargs
 
 
+STOP_SYNC_EVERY = 10  # steps between the processes' agreements on a SIGTERM/SIGINT
+
+
+def _agreed_stop(signal_name, step):
+    """The signal to stop on after `step`, the same on every process.
+
+    One process alone saves and stops after the step it got the signal; on
+    several, every process must stop after the same step (each save and step
+    is collective), so they agree every STOP_SYNC_EVERY steps whether any got
+    one: a scheduler's SIGTERM to all of them, or to one.
+    """
+    if jax.process_count() == 1:
+        return signal_name
+    if step % STOP_SYNC_EVERY:
+        return None
+    from jax.experimental import multihost_utils
+    names = multihost_utils.process_allgather(np.int32(bool(signal_name)))
+    if not np.any(names):
+        return None
+    return signal_name or "a stop signal (on another process)"
+
+
 def build_model_and_task(config, info):
     """The model and task a config describes, sized from the dataset info."""
     num_classes = config.model.get("num_classes", None) or info.num_classes
@@ -304,8 +326,9 @@ def _train(config, workdir, ckpt, log, console, state, par, model, task, train_d
                 acc = sums if acc is None else par.accumulate(acc, sums)
                 step += 1
                 at_end = step == total_steps
+                signal_name = _agreed_stop(stop["signal"], step)
                 record = {}
-                if step % log_every == 0 or at_end or step % ckpt_every == 0 or stop["signal"]:
+                if step % log_every == 0 or at_end or step % ckpt_every == 0 or signal_name:
                     host = par.fetch(acc)
                     acc = None
                     check_finite(host, step)
@@ -324,13 +347,13 @@ def _train(config, workdir, ckpt, log, console, state, par, model, task, train_d
                                      {k: v for k, v in record.items() if "/" in k},
                                      images_per_step)
                     result.update(record)
-                if step % ckpt_every == 0 or at_end or stop["signal"] \
+                if step % ckpt_every == 0 or at_end or signal_name \
                         or result["status"] == "early_stopped":
                     save(step, state)
                     last_good = step
-                if stop["signal"]:
+                if signal_name:
                     result["status"] = "interrupted"
-                    console.line(f"{stop['signal']} received: saved a checkpoint at step "
+                    console.line(f"{signal_name} received: saved a checkpoint at step "
                                  f"{step}; rerun the same command to resume.")
                     return result
                 if at_end or result["status"] == "early_stopped":
