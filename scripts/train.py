@@ -25,6 +25,9 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (de
 _HEARTBEAT = flags.DEFINE_integer(
     "heartbeat_timeout", distributed.HEARTBEAT_TIMEOUT_S,
     "Seconds without a heartbeat after which a hung process is declared lost and the job stops.")
+_PEER_TIMEOUT = flags.DEFINE_float(
+    "peer_timeout", distributed.STALL_S,
+    "Seconds a peer process may show no sign of life before this one stops, naming it.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -34,7 +37,7 @@ def main(argv):
                                heartbeat_timeout_s=_HEARTBEAT.value)
     elif any(f.present for f in (_COORDINATOR, _NUM_PROCESSES, _PROCESS_ID)):
         raise ValueError("--coordinator_address/--num_processes/--process_id need --distributed.")
-    result = loop.run(_CONFIG.value, _WORKDIR.value)
+    result = loop.run(_CONFIG.value, _WORKDIR.value, peer_timeout_s=_PEER_TIMEOUT.value)
     import jax
     if jax.process_index() == 0:
         print(loop.format_metrics({k: v for k, v in result.items() if "/" in k or k == "status"}))

@@ -11,6 +11,8 @@ from cnnlab.experiments import report
 from cnnlab.train import loop
 from train_helpers import tiny_config
 
+pytestmark = pytest.mark.xdist_group("test_experiments_report")  # one worker builds the module fixtures once
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

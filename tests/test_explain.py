@@ -17,6 +17,8 @@ from cnnlab.models.layers import GlobalAveragePooling2D
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_helpers import script, script_env  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("test_explain")  # one worker builds the module fixtures once
+
 
 class ReluConv(nn.Module):
     """conv -> ReLU as one named module, so its output is the post-ReLU feature map."""

@@ -43,6 +43,8 @@ from cnnlab.models.inception_v3 import AveragePooling2D  # noqa: E402
 from cnnlab.models.mobilenet_v2 import DepthwiseConv2D, correct_pad, make_divisible  # noqa: E402
 from cnnlab.pretrained import name_maps  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("test_models_mobilenet_inception")  # one worker builds the module fixtures once
+
 h5py = pytest.importorskip("h5py")
 
 RTOL = 1e-4

@@ -22,6 +22,8 @@ from cnnlab.pretrained import features
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_helpers import script, script_env, tiny_config  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("test_pretrained_features")  # one worker builds the module fixtures once
+
 SIDE = 24
 WIDTHS = (16, 32)
 DATA = {"name": "shapes", "storage": "memory", "variant": "classify", "num_classes": 3,

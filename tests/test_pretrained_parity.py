@@ -42,6 +42,8 @@ if os.environ["KERAS_BACKEND"] != "jax":
 keras = pytest.importorskip("keras")
 from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("test_pretrained_parity")  # one worker builds the module fixtures once
+
 FAMILIES = {
     # cnnlab name: (Keras builder name, reduced input side)
     "vgg16": ("VGG16", 64),

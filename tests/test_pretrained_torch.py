@@ -23,6 +23,8 @@ from cnnlab.pretrained import torch_io  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("test_pretrained_torch")  # one worker builds the module fixtures once
+
 CAT_CLASSES = {"Egyptian_cat", "tabby", "tiger_cat", "Persian_cat", "Siamese_cat", "lynx"}
 COFFEE_CLASSES = {"espresso", "cup", "coffee_mug"}
 

@@ -12,6 +12,8 @@ from cnnlab.train import loop
 from cnnlab.train.checkpoint import CheckpointError
 from train_helpers import TINY_CONFIG, script, script_env, tiny_config
 
+pytestmark = pytest.mark.xdist_group("test_train_damaged")  # one worker builds the module fixtures once
+
 
 def _config():  # tests/tiny_config.py with three checkpoints kept
     return tiny_config(epochs=5, checkpoint_every=3, log_every=3, eval_every=6, keep_checkpoints=3)

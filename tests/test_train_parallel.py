@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.xdist_group("test_train_parallel")  # one worker builds the module fixtures once
+
 HERE = os.path.dirname(__file__)
 
 

@@ -9,6 +9,8 @@ import pytest
 from cnnlab.viz.activations import (activation_grid, all_intermediates, filter_grid,
                                     layer_activations, match_layer)
 
+pytestmark = pytest.mark.xdist_group("test_viz_activations")  # one worker builds the module fixtures once
+
 
 def test_filter_grid_rgb_kernel_gives_colour_tiles():
     rng = np.random.default_rng(0)

@@ -9,6 +9,8 @@ from cnnlab.viz.classification import (confusion_matrix_figure, gallery_order, n
                                        plot_confusion_matrix, plot_pr, plot_roc, prediction_gallery,
                                        prediction_gallery_figure, roc_figure, pr_figure)
 
+pytestmark = pytest.mark.xdist_group("test_viz_classification")  # one worker builds the module fixtures once
+
 
 @pytest.fixture(scope="module")
 def predictions():

@@ -14,6 +14,8 @@ collective fails, `lost_processes` reads the counters twice and names the
 ones that stood still. If the store itself is gone, process 0 (which hosts
 it) is the lost one.
 """
+import os
+import sys
 import threading
 import time
 from typing import Optional
@@ -22,6 +24,7 @@ import jax
 
 _KEY = "cnnlab/alive"
 BEAT_S = 0.5  # how often a process bumps its counter
+STALL_S = 10.0  # a counter standing still this long means its process is lost
 HEARTBEAT_TIMEOUT_S = 100  # jax's default: the service's verdict on a silent process
 
 
@@ -56,27 +59,51 @@ def _client():
 
 
 class Liveness:
-    """A daemon thread that bumps this process's counter in the key-value store."""
+    """A daemon thread: bumps this process's counter in the key-value store, and watches the others'.
 
-    def __init__(self, interval_s: float = BEAT_S):
+    A peer whose counter has not moved for `stall_s` seconds is lost: the
+    thread calls `on_lost([indices])`, which must end the process, because
+    the main thread may be blocked in a collective that will never complete
+    (a new communicator's rendezvous waits for the dead peer; no socket of it
+    was open to break). A process that ends its run marks itself done and
+    is not watched after that.
+    """
+
+    def __init__(self, on_lost=None, interval_s: float = BEAT_S, stall_s: float = STALL_S):
+        self.on_lost = on_lost
         self.interval_s = interval_s
+        self.stall_s = stall_s
         self._stop = threading.Event()
         self._thread = None
+        self._client = None
 
     def start(self) -> "Liveness":
-        client = _client()
+        self._client = client = _client()
         if client is None or jax.process_count() == 1:
             return self
-        key = f"{_KEY}/{jax.process_index()}"
+        me = jax.process_index()
+        key = f"{_KEY}/{me}"
 
         def beat():
-            count = 0
+            count, last_value, last_change = 0, {}, {}
             while not self._stop.is_set():
                 try:
                     client.key_value_set(key, str(count), allow_overwrite=True)
-                except Exception:  # the store is gone; lost_processes will say so
+                    counters = _counters(client) if self.on_lost else {}
+                except Exception:  # the store is gone: process 0 (which hosts it) died
+                    if not self._stop.is_set() and self.on_lost:
+                        self.on_lost([0])
                     return
                 count += 1
+                now = time.monotonic()
+                for p, value in counters.items():
+                    if value != last_value.get(p):
+                        last_value[p], last_change[p] = value, now
+                lost = [p for p, t in last_change.items()
+                        if p != me and last_value[p] != "done" and now - t > self.stall_s]
+                if lost and not self._stop.is_set():
+                    self.on_lost(sorted(lost))
+                    return
                 self._stop.wait(self.interval_s)
 
         self._thread = threading.Thread(target=beat, name="cnnlab-liveness", daemon=True)
@@ -84,7 +111,15 @@ class Liveness:
         return self
 
     def stop(self) -> None:
+        """Stops beating and watching, and tells the peers this process is done."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            try:
+                self._client.key_value_set(f"{_KEY}/{jax.process_index()}", "done",
+                                           allow_overwrite=True)
+            except Exception:
+                pass
 
 
 def _counters(client) -> dict:
@@ -104,7 +139,7 @@ def lost_processes(wait_s: float = 4 * BEAT_S) -> list:
         return [0]
     me = jax.process_index()
     return [p for p in range(jax.process_count())
-            if p != me and (p not in after or after[p] == before.get(p))]
+            if p != me and after.get(p) != "done" and (p not in after or after[p] == before.get(p))]
 
 
 def is_peer_failure(error: BaseException) -> bool:
@@ -123,13 +158,28 @@ def is_peer_failure(error: BaseException) -> bool:
     return False
 
 
-def peer_lost_error(error: BaseException, workdir: str) -> PeerLost:
-    """The one message for a lost peer: who, what failed, and how to go on."""
-    lost = lost_processes()
+def _message(lost, seen: str, workdir: str) -> str:
     n = jax.process_count()
-    who = (", ".join(f"process {p}" for p in lost) if lost else "another process")
+    who = ", ".join(f"process {p}" for p in lost) if lost else "another process"
+    return (f"{who} of this {n}-process run stopped ({seen}). This process stops too. Relaunch "
+            f"all {n} processes with the same command to resume from the last complete "
+            f"checkpoint in {workdir}/checkpoints.")
+
+
+def peer_lost_error(error: BaseException, workdir: str) -> PeerLost:
+    """The one message for a lost peer seen as a failed collective: who, and how to go on."""
     what = " ".join(str(error).split())[:200]
-    return PeerLost(
-        f"{who} of this {n}-process run stopped (seen by process {jax.process_index()}: {what}). "
-        f"This process stops too. Relaunch all {n} processes with the same command to resume "
-        f"from the last complete checkpoint in {workdir}/checkpoints.")
+    return PeerLost(_message(lost_processes(), f"seen by process {jax.process_index()}: {what}",
+                             workdir))
+
+
+def exit_on_lost(workdir: str, stall_s: float = STALL_S):
+    """`Liveness.on_lost` for runs: prints the message and ends the process at once (exit 1)."""
+    def on_lost(lost):
+        print("error: " + _message(lost, f"no sign of life for {stall_s:.0f} s, seen by process "
+                                         f"{jax.process_index()}", workdir),
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)
+
+    return on_lost

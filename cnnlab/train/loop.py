@@ -217,8 +217,12 @@ class _EarlyStopping:
         return {"early_best": self.best, "early_wait": self.wait}
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True) -> dict:
+def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True,
+        peer_timeout_s: float = distributed.STALL_S) -> dict:
     """Trains (or resumes) the experiment `config` in `workdir`; returns final metrics.
+
+    On several processes, one that shows no sign of life for `peer_timeout_s`
+    seconds ends the others with a message naming it (see `distributed`).
 
     Returns a dict with the last evaluation metrics (`val/...`, `test/...`),
     `step`, and `status` ('finished', 'early_stopped' or 'interrupted').
@@ -256,7 +260,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
                         best_mode=tc.get("best_mode", "max"), training=True)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), enabled=main_process)
     console = Console(total_steps, enabled=verbose and main_process)
-    liveness = distributed.Liveness().start()
+    liveness = distributed.Liveness(distributed.exit_on_lost(workdir, peer_timeout_s),
+                                    stall_s=peer_timeout_s).start()
     peer_lost = False
     try:
         return _train(config, workdir, ckpt, log, console, state, par, model, task, train_data,
