@@ -1,4 +1,5 @@
 """cnnlab.explain against closed forms, direct gradients and the real EfficientNet-Lite0 on chelsea."""
+import functools
 import os
 import subprocess
 import sys
@@ -73,7 +74,7 @@ class RegionNet(nn.Module):
 
 
 def init(model, shape, seed=0):
-    return model.init(jax.random.key(seed), jnp.zeros(shape), train=False)
+    return jax.jit(functools.partial(model.init, train=False))(jax.random.key(seed), jnp.zeros(shape))
 
 
 def rand(shape, seed=1):

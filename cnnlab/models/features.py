@@ -40,9 +40,15 @@ def features(model: nn.Module, variables, x: jax.Array, names: str | Sequence[st
     mutable = ["intermediates", "batch_stats"] if train else ["intermediates"]
     if train and (rngs is None or "dropout" not in rngs):
         rngs = {"dropout": jax.random.key(0), **(rngs or {})}
-    _, state = model.apply(variables, x, train=train, rngs=rngs,
-                           capture_intermediates=capture, mutable=mutable)
-    tapped = _tappable(state.get("intermediates", {}))
+
+    def tap(variables, x, rngs):
+        _, state = model.apply(variables, x, train=train, rngs=rngs,
+                               capture_intermediates=capture, mutable=mutable)
+        return _tappable(state.get("intermediates", {}))
+
+    # One compiled program: run eagerly, every op of a deep network is
+    # dispatched on its own (25 s instead of 4 s for EfficientNet-Lite0 at 224).
+    tapped = jax.jit(tap)(variables, x, rngs)
     missing = [n for n in wanted if n not in tapped]
     if missing:
         known = feature_names(model, tuple(x.shape[1:]), input_dtype=x.dtype)
