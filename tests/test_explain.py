@@ -1,5 +1,4 @@
 """cnnlab.explain against closed forms, direct gradients and the real EfficientNet-Lite0 on chelsea."""
-import functools
 import os
 import subprocess
 import sys
@@ -74,7 +73,7 @@ class RegionNet(nn.Module):
 
 
 def init(model, shape, seed=0):
-    return jax.jit(functools.partial(model.init, train=False))(jax.random.key(seed), jnp.zeros(shape))
+    return model.init(jax.random.key(seed), jnp.zeros(shape), train=False)
 
 
 def rand(shape, seed=1):

@@ -29,7 +29,7 @@ def shapes_images(n, size):
 
 def test_shapes_and_embedding():
     model = ae.ConvAutoencoder((16, 16, 1), (8, 16), 5)
-    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 16, 16, 1)))["params"]
+    params = model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)))["params"]
     logits, z = model.apply({"params": params}, jnp.zeros((3, 16, 16, 1)))
     assert logits.shape == (3, 16, 16, 1) and z.shape == (3, 5)
     assert ae.embed(model, params, jnp.zeros((2, 16, 16, 1))).shape == (2, 5)
@@ -63,7 +63,7 @@ def test_short_training_lowers_loss(noise_std):
     c.train.steps, c.train.batch_size, c.train.log_every = 50, 32, 10
     key = jax.random.key(0)
     model0 = ae.ConvAutoencoder((16, 16, 1), (8, 16), 8)
-    params0 = jax.jit(model0.init)(jax.random.split(key)[0], jnp.zeros((1, 16, 16, 1)))["params"]
+    params0 = model0.init(jax.random.split(key)[0], jnp.zeros((1, 16, 16, 1)))["params"]
     before = gtrain.evaluate_autoencoder(model0, params0, images, key, noise_std)
     model, params, history = gtrain.train_autoencoder(c, images, key)
     after = gtrain.evaluate_autoencoder(model, params, images, key, noise_std)

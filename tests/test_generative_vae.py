@@ -32,7 +32,7 @@ def test_kl_matches_monte_carlo_and_closed_form():
 
 def test_sampling_and_interpolation_shapes():
     model = vae.VAE((16, 16, 1), (8, 16), 2)
-    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 16, 16, 1)), jax.random.key(1))["params"]
+    params = model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)), jax.random.key(1))["params"]
     assert vae.sample_prior(model, params, jax.random.key(2), 5).shape == (5, 16, 16, 1)
     path = vae.interpolate(model, params, jnp.zeros((16, 16, 1)), jnp.ones((16, 16, 1)), 6)
     assert path.shape == (6, 16, 16, 1)
@@ -54,6 +54,6 @@ def test_short_training_lowers_negative_elbo():
     np.testing.assert_allclose(history["loss"], history["recon"] + history["kl"], rtol=1e-4)
     after = gtrain.evaluate_vae(model, params, images, key)
     assert after["neg_elbo"] == pytest.approx(after["recon"] + after["kl"])
-    params0 = jax.jit(model.init)(jax.random.key(5), jnp.zeros((1, 16, 16, 1)), key)["params"]
+    params0 = model.init(jax.random.key(5), jnp.zeros((1, 16, 16, 1)), key)["params"]
     before = gtrain.evaluate_vae(model, params0, images, key)
     assert after["neg_elbo"] < before["neg_elbo"] and after["mse"] < 0.5 * before["mse"], (before, after)

@@ -96,7 +96,7 @@ def conv_same_reference(x, kernel, bias):
 def tiny():
     model = TinyNet()
     images = jax.random.uniform(jax.random.key(0), (2, 6, 6, 2))
-    variables = jax.jit(model.init)(jax.random.key(1), images)
+    variables = model.init(jax.random.key(1), images)
     return model, variables, np.asarray(images)
 
 
@@ -143,7 +143,7 @@ def test_all_intermediates_paths_and_model_without_train_flag(tiny):
     paths = set(all_intermediates(model, variables, images))
     assert paths == {"block1_conv1", "bn", "blockA", "blockA/conv", "blockB", "blockB/conv", "fc1"}
     plain = NoTrainNet()
-    v = jax.jit(plain.init)(jax.random.key(0), jnp.ones((1, 2, 2, 1)))
+    v = plain.init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))
     out = layer_activations(plain, v, np.ones((2, 2, 1), np.float32), ["fc1"])["fc1"]
     np.testing.assert_allclose(out, np.ones(4) @ np.asarray(v["params"]["fc1"]["kernel"]), rtol=1e-6)
     assert match_layer("fc1", ["head/fc1", "fc10"]) == "head/fc1"

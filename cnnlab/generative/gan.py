@@ -11,7 +11,6 @@ Osindero, 2014): the generator reads z concatenated with the one-hot label,
 and the discriminator adds a projection term <embed(y), features> to its
 logit (Miyato & Koyama, 2018); fakes are drawn for uniformly random labels.
 """
-import functools
 from typing import Any, Sequence
 
 import flax
@@ -108,8 +107,8 @@ def init_gan(gen: Generator, disc: Discriminator, g_tx, d_tx, key, latent_dim: i
     """Fresh parameters and optimizer states for both networks."""
     k_g, k_d = jax.random.split(key)
     labels = jnp.zeros((2,), jnp.int32) if gen.num_classes else None
-    g_vars = jax.jit(functools.partial(gen.init, train=False))(k_g, jnp.zeros((2, latent_dim)), labels)
-    d_params = jax.jit(disc.init)(k_d, jnp.zeros((2,) + tuple(gen.image_shape)), labels)["params"]
+    g_vars = gen.init(k_g, jnp.zeros((2, latent_dim)), labels, train=False)
+    d_params = disc.init(k_d, jnp.zeros((2,) + tuple(gen.image_shape)), labels)["params"]
     return GANState(step=jnp.zeros((), jnp.int32), g_params=g_vars["params"], g_stats=g_vars["batch_stats"],
                     d_params=d_params, g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_params))
 

@@ -22,7 +22,7 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 def vgg16_features(weights: str | None, key, image_size: Sequence[int] = (224, 224)):
     """(model, variables) of VGG16 without its top: ImageNet weights from a Keras .h5 or random."""
     model = models.create("vgg16", include_top=False)
-    variables = jax.jit(model.init)(key, jnp.zeros((1,) + tuple(image_size) + (3,)))  # one compiled init
+    variables = model.init(key, jnp.zeros((1,) + tuple(image_size) + (3,)))
     if weights:
         from cnnlab.pretrained import load_weights
         variables = load_weights(variables, weights, "vgg16")

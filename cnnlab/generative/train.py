@@ -100,7 +100,7 @@ def train_autoencoder(config, images, key):
     model = ae.ConvAutoencoder(tuple(images.shape[1:]), tuple(config.model.features),
                                int(config.model.latent_dim))
     k_init, k_train = jax.random.split(key)
-    params = jax.jit(model.init)(k_init, jnp.zeros((1,) + images.shape[1:]))["params"]
+    params = model.init(k_init, jnp.zeros((1,) + images.shape[1:]))["params"]
     noise, kind = float(config.model.noise_std), str(config.model.loss)
     ae.reconstruction_loss(jnp.zeros((1, 1)), jnp.zeros((1, 1)), kind)  # validates the name early
 
@@ -143,7 +143,7 @@ def train_vae(config, images, key):
     images = check_images(images)
     model = vae.VAE(tuple(images.shape[1:]), tuple(config.model.features), int(config.model.latent_dim))
     k_init, k_z, k_train = jax.random.split(key, 3)
-    params = jax.jit(model.init)(k_init, jnp.zeros((1,) + images.shape[1:]), k_z)["params"]
+    params = model.init(k_init, jnp.zeros((1,) + images.shape[1:]), k_z)["params"]
     kl_weight = float(config.model.get("kl_weight", 1.0))
 
     def loss_fn(params, batch, key):
@@ -251,7 +251,7 @@ def train_siamese(config, images, labels, key):
     model = siamese.EmbeddingNet(tuple(config.model.features), int(config.model.hidden),
                                  int(config.model.embed_dim))
     k_init, k_train = jax.random.split(key)
-    params = jax.jit(model.init)(k_init, jnp.zeros((1,) + images.shape[1:]))["params"]
+    params = model.init(k_init, jnp.zeros((1,) + images.shape[1:]))["params"]
     margin, bs = float(config.model.margin), int(config.train.batch_size)
 
     def batch_fn(key):

@@ -118,7 +118,7 @@ def train_dense_head(features, labels, num_classes: int, *, hidden: int = 256, d
     head = DenseHead(num_classes, hidden, dropout_rate)
     key = jax.random.PRNGKey(seed)
     init_key, key = jax.random.split(key)
-    params = jax.jit(head.init)(init_key, features[:1])["params"]
+    params = head.init(init_key, features[:1])["params"]
     tx = optax.adam(lr)
     opt_state = tx.init(params)
 
