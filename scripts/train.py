@@ -28,10 +28,19 @@ _HEARTBEAT = flags.DEFINE_integer(
 _PEER_TIMEOUT = flags.DEFINE_float(
     "peer_timeout", distributed.STALL_S,
     "Seconds a peer process may show no sign of life before this one stops, naming it.")
-flags.mark_flags_as_required(["config", "workdir"])
+_SHOW = flags.DEFINE_bool("show_config", False,
+                          "Print every config field with its value and comment, then exit.")
+flags.mark_flags_as_required(["config"])
+flags.register_multi_flags_validator(
+    ["workdir", "show_config"], lambda f: bool(f["workdir"] or f["show_config"]),
+    message="flag --workdir must have a value other than None (the run directory)")
 
 
 def main(argv):
+    if _SHOW.value:
+        from cnnlab.train import defaults
+        print(defaults.describe(defaults.complete(_CONFIG.value)))
+        return
     if _DISTRIBUTED.value:
         distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                                heartbeat_timeout_s=_HEARTBEAT.value)

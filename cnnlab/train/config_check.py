@@ -5,21 +5,14 @@ being silently ignored deep inside the run.
 """
 import ml_collections
 
+from cnnlab.train import defaults
+
 SECTIONS = {
     "model": {"name"},
     "data": {"name"},
     "task": {"name"},
     "optim": {"name", "lr"},
     "train": {"batch_size", "seed"},
-}
-TRAIN_FIELDS = {
-    "epochs", "steps", "batch_size", "eval_batch_size", "seed", "parallel", "dtype",
-    "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "best_metric",
-    "best_mode", "early_stopping", "curves", "phases",
-}
-OPTIM_FIELDS = {
-    "name", "lr", "momentum", "nesterov", "b1", "b2", "eps", "rho", "weight_decay", "schedule",
-    "decay", "decay_rate", "decay_steps", "warmup_steps", "clip_norm", "freeze",
 }
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -36,13 +29,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
         missing = [f for f in sorted(required) if f not in config[section]]
         if missing:
             raise ConfigError(f"config.{section} lacks {missing}.")
-    for section, known in (("train", TRAIN_FIELDS), ("optim", OPTIM_FIELDS)):
+    for section in defaults.CLOSED_SECTIONS:
+        known = defaults.known_fields(section)
         unknown = sorted(set(config[section].keys()) - known)
         if unknown:
             raise ConfigError(f"unknown field(s) {unknown} in config.{section}; "
                               f"known fields are {sorted(known)}.")
     tc = config.train
-    if not (tc.get("steps", 0) or tc.get("epochs", 0)):
+    if not (tc.get("steps", None) or tc.get("epochs", 0)):
         raise ConfigError("set config.train.epochs or config.train.steps to a positive number.")
     if int(tc.batch_size) < 1:
         raise ConfigError(f"config.train.batch_size={tc.batch_size} must be positive.")

@@ -1,52 +1,133 @@
-"""The base experiment config every file in `configs/` starts from.
+"""The base experiment config every file in `configs/` starts from: the one schema.
 
-Every field a run reads exists here with its default, so any of them can be
-overridden from the command line (`--config.train.epochs=3`) and a typo is
-rejected instead of silently ignored.
+`FIELDS` lists every field of the `optim` and `train` sections with its
+default and a one-line comment; `base_config()` is built from it, the
+validation in `config_check` takes the known names from it, and
+`describe(config)` (`scripts/train.py --show_config`) prints it. `None`
+means "automatic" (the comment says what that is). The `model`, `data` and
+`task` sections hold the common fields below; the rest of their fields are
+the keyword arguments of the model, data source or task they name.
 """
 import ml_collections
+from ml_collections import config_dict
+
+
+def _auto(kind):
+    """A field that is None ("automatic") until set to a `kind`."""
+    return config_dict.placeholder(kind)
+
+
+# (path, default, comment). A default of _auto(type) is None, settable to that type.
+FIELDS = (
+    ("model.name", "mnist_cnn", "registry name of the network (cnnlab.models.names())"),
+    ("data.name", "shapes", "data source: shapes, a TFDS name, image_folder, npz, ..."),
+    ("data.train_split", "train", "split to train on"),
+    ("data.eval_split", "validation", "split evaluated during training ('' for none)"),
+    ("data.test_split", "test", "split evaluated once at the end ('' for none)"),
+    ("task.name", "classification", "what the model's outputs mean (cnnlab.tasks.names())"),
+    ("task.label_smoothing", 0.0, "classification: weight of the uniform target mixed in"),
+
+    ("optim.name", "adam", "sgd | adam | adamw | rmsprop"),
+    ("optim.lr", 1e-3, "base learning rate"),
+    ("optim.momentum", 0.0, "SGD and RMSprop momentum (Keras' default 0; SGD configs set 0.9)"),
+    ("optim.nesterov", False, "SGD: Nesterov momentum"),
+    ("optim.b1", 0.9, "Adam/AdamW: first-moment decay"),
+    ("optim.b2", 0.999, "Adam/AdamW: second-moment decay"),
+    ("optim.eps", 1e-7, "Adam/AdamW/RMSprop epsilon (Keras' 1e-7)"),
+    ("optim.rho", 0.9, "RMSprop: decay of the squared-gradient average"),
+    ("optim.weight_decay", 0.0, "decoupled for adamw, L2 added to the gradient otherwise"),
+    ("optim.schedule", "constant", "constant | step | exponential | inverse_time | cosine"),
+    ("optim.decay", 0.0, "inverse_time: lr / (1 + decay * step), Keras' legacy decay"),
+    ("optim.decay_rate", 0.1, "step/exponential: factor per decay_steps"),
+    ("optim.decay_steps", _auto(int), "step/exponential: steps per decay (None: a third of the run)"),
+    ("optim.warmup_steps", 0, "linear warm-up from 0 before the schedule"),
+    ("optim.clip_norm", 0.0, "clip gradients to this global norm (0: off)"),
+    ("optim.freeze", (), "regexes of parameter paths that get zero updates"),
+
+    ("train.epochs", 1, "passes over the training split"),
+    ("train.steps", _auto(int), "total steps; overrides epochs (None: epochs x steps per epoch)"),
+    ("train.batch_size", 64, "global batch over all devices and processes"),
+    ("train.eval_batch_size", _auto(int), "evaluation batch (None: batch_size)"),
+    ("train.seed", 0, "seed of initialisation, data order, dropout and augmentation"),
+    ("train.parallel", "jit", "jit (a mesh over all devices) | pmap"),
+    ("train.dtype", "float32", "compute dtype: float32 | bfloat16 | float16 (params stay float32)"),
+    ("train.log_every", _auto(int), "steps between log records (None: min(steps per epoch, 100))"),
+    ("train.eval_every", _auto(int), "steps between evaluations (None: once per epoch)"),
+    ("train.checkpoint_every", _auto(int), "steps between checkpoints (None: once per epoch)"),
+    ("train.keep_checkpoints", 2, "latest checkpoints kept for resuming"),
+    ("train.best_metric", "val/accuracy", "metric that picks the checkpoint kept in best/"),
+    ("train.best_mode", "max", "max | min: whether a larger best_metric is better"),
+    ("train.early_stopping.metric", "val/accuracy", "early stopping watches this metric"),
+    ("train.early_stopping.patience", 0, "evaluations without improvement before stopping (0: off)"),
+    ("train.early_stopping.mode", "max", "max | min"),
+    ("train.early_stopping.min_delta", 0.0, "smallest change that counts as an improvement"),
+    ("train.curves", True, "draw curves.png at the end"),
+    ("train.phases", (), "freeze-then-finetune phases: dicts of epochs/steps, lr, freeze"),
+)
+
+# Sections whose every field is in FIELDS: an unknown name there is a typo.
+CLOSED_SECTIONS = ("optim", "train")
 
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.model = ml_collections.ConfigDict({"name": "mnist_cnn"})
-    c.data = ml_collections.ConfigDict({
-        "name": "shapes",
-        "train_split": "train",
-        "eval_split": "validation",
-        "test_split": "test",
-    })
-    c.task = ml_collections.ConfigDict({"name": "classification", "label_smoothing": 0.0})
-
-    c.optim = ml_collections.ConfigDict()
-    c.optim.name = "adam"
-    c.optim.lr = 1e-3
-    c.optim.momentum = 0.0  # Keras default for SGD and RMSprop; SGD configs set 0.9
-    c.optim.nesterov = False
-    c.optim.weight_decay = 0.0
-    c.optim.schedule = "constant"
-    c.optim.decay = 0.0
-    c.optim.decay_rate = 0.1
-    c.optim.decay_steps = 0
-    c.optim.warmup_steps = 0
-    c.optim.clip_norm = 0.0
-    c.optim.freeze = ()
-
-    c.train = ml_collections.ConfigDict()
-    c.train.epochs = 1
-    c.train.steps = 0  # > 0 overrides epochs
-    c.train.batch_size = 64
-    c.train.eval_batch_size = 0  # 0: same as batch_size
-    c.train.seed = 0
-    c.train.parallel = "jit"  # or "pmap"
-    c.train.dtype = "float32"  # "bfloat16": mixed precision (params stay float32)
-    c.train.log_every = 0  # 0: min(steps per epoch, 100)
-    c.train.eval_every = 0  # 0: once per epoch
-    c.train.checkpoint_every = 0  # 0: once per epoch
-    c.train.keep_checkpoints = 2
-    c.train.best_metric = "val/accuracy"
-    c.train.best_mode = "max"
-    c.train.early_stopping = ml_collections.ConfigDict(
-        {"metric": "val/accuracy", "patience": 0, "mode": "max", "min_delta": 0.0})
-    c.train.curves = True
+    for path, default, _ in FIELDS:
+        node = c
+        *parents, leaf = path.split(".")
+        for name in parents:
+            if name not in node:
+                node[name] = ml_collections.ConfigDict()
+            node = node[name]
+        node[leaf] = default
     return c
+
+
+def field_comments() -> dict:
+    """{'optim.lr': 'base learning rate', ...} for every field of FIELDS."""
+    return {path: comment for path, _, comment in FIELDS}
+
+
+def known_fields(section: str) -> set:
+    """The top-level field names of a closed section (`optim`, `train`)."""
+    return {path.split(".")[1] for path, _, _ in FIELDS if path.split(".")[0] == section}
+
+
+def _leaves(node, prefix=""):
+    for key in sorted(node.keys()):
+        value = node[key]
+        path = f"{prefix}{key}"
+        if isinstance(value, ml_collections.ConfigDict):
+            yield from _leaves(value, path + ".")
+        else:
+            yield path, value
+
+
+def describe(config: ml_collections.ConfigDict) -> str:
+    """Every leaf of `config` with its value and, where the schema has one, its comment."""
+    comments = field_comments()
+    lines = []
+    for path, value in _leaves(config):
+        note = comments.get(path, "")
+        lines.append(f"{path} = {value!r}" + (f"  # {note}" if note else ""))
+    return "\n".join(lines)
+
+
+def complete(config) -> ml_collections.ConfigDict:
+    """`base_config()` with every field `config` sets: a config (or a run's config.json)
+    that omits fields gets their defaults, so the library reads `config.x.y` directly."""
+    base = base_config()
+    _merge(base, config.to_dict() if hasattr(config, "to_dict") else dict(config))
+    return base
+
+
+def _merge(node: ml_collections.ConfigDict, values: dict) -> None:
+    for key, value in values.items():
+        current = node.get(key, None) if key in node else None
+        if isinstance(value, dict) and isinstance(current, ml_collections.ConfigDict):
+            _merge(current, value)
+        elif isinstance(value, dict):
+            node[key] = ml_collections.ConfigDict(value)
+        else:
+            if isinstance(current, tuple) and isinstance(value, list):  # JSON has no tuples
+                value = tuple(value)
+            node[key] = value

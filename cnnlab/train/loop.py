@@ -22,7 +22,7 @@ import numpy as np
 
 from cnnlab import data as data_lib
 from cnnlab import models, tasks
-from cnnlab.train import config_check, distributed, parallel
+from cnnlab.train import config_check, defaults, distributed, parallel
 from cnnlab.train.checkpoint import Checkpointer
 from cnnlab.train.inputs import build_input_fn
 from cnnlab.train.logs import Console, MetricsLog, format_metrics
@@ -62,7 +62,7 @@ def _stop_signals():
 def _model_kwargs(config, num_classes):
     kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
     kwargs.setdefault("num_classes", num_classes)
-    dtype = config.train.get("dtype", "float32")
+    dtype = config.train.dtype
     if dtype != "float32":
         kwargs["dtype"] = {"bfloat16": jax.numpy.bfloat16, "float16": jax.numpy.float16}[dtype]
     return kwargs
@@ -144,11 +144,11 @@ def batch_augment(config, task):
 def optimizer_fn(config, steps_per_epoch: int):
     """(total steps, fn(params) -> optax transformation) for the run's config."""
     tc = config.train
-    phases = [dict(p) for p in (tc.get("phases", None) or ())]
+    phases = [dict(p) for p in (tc.phases or ())]
     if phases:
         total = sum(phase_steps(phases, steps_per_epoch))
         return total, lambda p: make_phased_optimizer(config.optim, phases, p, steps_per_epoch)
-    total = int(tc.get("steps", 0) or 0) or int(tc.epochs) * steps_per_epoch
+    total = int(tc.steps or 0) or int(tc.epochs) * steps_per_epoch
     return total, lambda p: make_optimizer(config.optim, p, total)
 
 
@@ -194,11 +194,10 @@ class _EarlyStopping:
     """Stops when `metric` has not improved by `min_delta` for `patience` evaluations."""
 
     def __init__(self, cfg, meta):
-        cfg = cfg or ml_collections.ConfigDict()
-        self.metric = cfg.get("metric", "val/accuracy")
-        self.patience = int(cfg.get("patience", 0) or 0)
-        self.mode = cfg.get("mode", "max")
-        self.min_delta = float(cfg.get("min_delta", 0.0))
+        self.metric = cfg.metric
+        self.patience = int(cfg.patience or 0)
+        self.mode = cfg.mode
+        self.min_delta = float(cfg.min_delta)
         self.best = meta.get("early_best")
         self.wait = int(meta.get("early_wait", 0))
 
@@ -228,6 +227,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
     `step`, and `status` ('finished', 'early_stopped' or 'interrupted').
     """
     config_check.validate(config)
+    config = defaults.complete(config)
     tc = config.train
     main_process = jax.process_index() == 0
     os.makedirs(workdir, exist_ok=True)
@@ -238,9 +238,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
 
     seed = int(tc.seed)
     batch_size = int(tc.batch_size)  # global: over all devices of all processes
-    train_data = _split_data(config, config.data.get("train_split", "train"), batch_size, True, seed)
-    eval_batch = int(tc.get("eval_batch_size", 0) or batch_size)
-    eval_split = config.data.get("eval_split", "validation")
+    train_data = _split_data(config, config.data.train_split, batch_size, True, seed)
+    eval_batch = int(tc.eval_batch_size or batch_size)
+    eval_split = config.data.eval_split
     val_data = _split_data(config, eval_split, eval_batch, False, seed) if eval_split else None
     info = train_data.info
     model, task = build_model_and_task(config, info)
@@ -249,15 +249,14 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
 
     augment = batch_augment(config, task)
     input_fn = build_input_fn(config, train_data)
-    par = parallel.create(tc.get("parallel", "jit"), model, task, augment, input_fn)
+    par = parallel.create(tc.parallel, model, task, augment, input_fn)
     parallel.check_batch_size(batch_size, jax.device_count())
     parallel.check_batch_size(eval_batch, jax.device_count(), "config.train.eval_batch_size")
 
     sample = np.zeros((1,) + tuple(info.image_shape), np.float32)
     state = create_state(model, tx_fn, sample, jax.random.PRNGKey(seed))
-    ckpt = Checkpointer(workdir, keep=tc.get("keep_checkpoints", 2),
-                        best_metric=tc.get("best_metric", "val/accuracy"),
-                        best_mode=tc.get("best_mode", "max"), training=True)
+    ckpt = Checkpointer(workdir, keep=tc.keep_checkpoints, best_metric=tc.best_metric,
+                        best_mode=tc.best_mode, training=True)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), enabled=main_process)
     console = Console(total_steps, enabled=verbose and main_process)
     liveness = distributed.Liveness(distributed.exit_on_lost(workdir, peer_timeout_s),
@@ -297,12 +296,12 @@ def _train(config, workdir, ckpt, log, console, state, par, model, task, train_d
         log.truncate_after(int(state.step))
     else:
         state = _load_init_weights(config, state, console)
-    early = _EarlyStopping(tc.get("early_stopping", None), meta)
+    early = _EarlyStopping(tc.early_stopping, meta)
 
     step = int(state.step)
-    log_every = int(tc.get("log_every", 0) or min(steps_per_epoch, 100))
-    eval_every = int(tc.get("eval_every", 0) or steps_per_epoch)
-    ckpt_every = int(tc.get("checkpoint_every", 0) or steps_per_epoch)
+    log_every = int(tc.log_every or min(steps_per_epoch, 100))
+    eval_every = int(tc.eval_every or steps_per_epoch)
+    ckpt_every = int(tc.checkpoint_every or steps_per_epoch)
     images_per_step = batch_size
     state = par.put_state(state)
     last_good = ckpt.latest_step()
@@ -367,7 +366,7 @@ def _train(config, workdir, ckpt, log, console, state, par, model, task, train_d
                 console.line(f"early stopping at step {step}: {early.metric} did not improve "
                              f"for {early.patience} evaluations (best {early.best}).")
                 break
-    test_split = config.data.get("test_split", "test")
+    test_split = config.data.test_split
     if test_split:
         test_data = _split_data(config, test_split, eval_batch, False, seed)
         test = _prefixed("test", _evaluate(par, state, test_data, task))
@@ -375,7 +374,7 @@ def _train(config, workdir, ckpt, log, console, state, par, model, task, train_d
         console.line(f"test: {format_metrics(test)}")
         result.update(test)
     result["step"] = step
-    if main_process and tc.get("curves", True):
+    if main_process and tc.curves:
         from cnnlab.viz.curves import plot_training_curves
         plot_training_curves(log.path, os.path.join(workdir, "curves.png"))
     return result
@@ -400,16 +399,16 @@ def restore_for_inference(workdir: str, which: str = "latest", config=None,
     `dataset` is `split` (default: the run's test split, else its eval split)
     batched by `batch_size` (default: the run's eval batch size).
     """
-    config = config or load_config(workdir)
-    split = split or config.data.get("test_split", "") or config.data.get("eval_split", "") or "test"
-    batch_size = batch_size or int(config.train.get("eval_batch_size", 0) or config.train.batch_size)
+    config = defaults.complete(config or load_config(workdir))
+    split = split or config.data.test_split or config.data.eval_split or "test"
+    batch_size = batch_size or int(config.train.eval_batch_size or config.train.batch_size)
     data = _split_data(config, split, batch_size, False, int(config.train.seed))
     model, task = build_model_and_task(config, data.info)
     sample = np.zeros((1,) + tuple(data.info.image_shape), np.float32)
     _, tx_fn = optimizer_fn(config, 1)  # the same optimizer-state structure as the run
     state = create_state(model, tx_fn, sample, jax.random.PRNGKey(int(config.train.seed)))
-    ckpt = Checkpointer(workdir, best_metric=config.train.get("best_metric", None) if which == "best" else None,
-                        best_mode=config.train.get("best_mode", "max"))
+    ckpt = Checkpointer(workdir, best_metric=config.train.best_metric if which == "best" else None,
+                        best_mode=config.train.best_mode)
     try:
         if which == "latest" and step is None:  # the newest intact one, with a warning for the rest
             restored = ckpt.restore_latest(state)
@@ -432,7 +431,7 @@ def evaluate(workdir: str, split: str = "test", which: str = "latest",
     config, model, task, state, data = restore_for_inference(workdir, which, step=step, split=split,
                                                              batch_size=batch_size)
     bs = data.batch_size  # the global batch the split was built with
-    train_data = _split_data(config, config.data.get("train_split", "train"), bs, True,
+    train_data = _split_data(config, config.data.train_split, bs, True,
                              int(config.train.seed))
     par = parallel.create("jit", model, task, input_fn=build_input_fn(config, train_data))
     parallel.check_batch_size(bs, jax.local_device_count(), "--batch_size")

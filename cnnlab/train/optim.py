@@ -1,19 +1,13 @@
 """Optimizers, learning-rate schedules and freezing from `config.optim`.
 
-Fields (all optional except `name` and `lr`):
-  name: 'sgd' | 'adam' | 'adamw' | 'rmsprop'
-  lr: base learning rate
-  momentum, nesterov: SGD (and RMSprop momentum)
-  b1, b2, eps: Adam family
-  weight_decay: decoupled for adamw, L2 added to the gradient otherwise
-  schedule: 'constant' | 'step' | 'exponential' | 'inverse_time' (Keras'
-    legacy `decay`: lr / (1 + decay * step)) | 'cosine'
-  decay: inverse_time rate; decay_rate, decay_steps: step/exponential
-    (lr * decay_rate ** (step // decay_steps), or continuous for exponential)
-  warmup_steps: linear warm-up from 0 prepended to any schedule
-  clip_norm: clip gradients by global norm (0 = off)
-  freeze: regexes over parameter paths ('backbone/.*', 'block[1-4]_.*');
-    matching parameters get exactly zero updates.
+The fields, their defaults and their meaning are in one place, the schema
+`cnnlab.train.defaults.FIELDS` (`scripts/train.py --config=... --show_config`
+prints them); `complete()` fills a partial `config.optim` from it.
+Optimizers: sgd, adam, adamw (decoupled weight decay), rmsprop (Keras'
+form, eps outside the root). Schedules: constant, step, exponential,
+inverse_time (Keras' legacy `decay`), cosine; `warmup_steps` prepends a
+linear warm-up. `freeze` regexes give matching parameters exactly zero
+updates.
 """
 import re
 from typing import Callable, Sequence
@@ -26,19 +20,32 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine")
 
 
-def _get(cfg, key, default):
-    return cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
+def _get(cfg, key):
+    return cfg[key]
+
+
+def complete(cfg) -> dict:
+    """`config.optim` (a ConfigDict or dict, maybe partial) with every field of the schema
+    (`cnnlab.train.defaults`): the defaults live there only."""
+    from cnnlab.train.defaults import base_config
+    out = base_config().optim.to_dict()
+    out.update(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
+    unknown = sorted(set(out) - set(base_config().optim.keys()))
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown} in config.optim; known fields are "
+                         f"{sorted(base_config().optim.keys())}.")
+    return out
 
 
 def make_schedule(cfg, total_steps: int) -> Callable[[jnp.ndarray], jnp.ndarray]:
     """Learning rate as a function of the step, from `config.optim`."""
-    lr = float(_get(cfg, "lr", 1e-3))
-    kind = _get(cfg, "schedule", "constant") or "constant"
-    warmup = int(_get(cfg, "warmup_steps", 0) or 0)
+    lr = float(_get(cfg, "lr"))
+    kind = _get(cfg, "schedule")
+    warmup = int(_get(cfg, "warmup_steps") or 0)
     if kind not in SCHEDULES:
         raise ValueError(f"config.optim.schedule={kind!r} is not known; choose one of {SCHEDULES}.")
-    decay_steps = int(_get(cfg, "decay_steps", 0) or max(total_steps // 3, 1))
-    decay_rate = float(_get(cfg, "decay_rate", 0.1))
+    decay_steps = int(_get(cfg, "decay_steps") or max(total_steps // 3, 1))
+    decay_rate = float(_get(cfg, "decay_rate"))
     if kind == "constant":
         main = optax.constant_schedule(lr)
     elif kind == "step":
@@ -46,7 +53,7 @@ def make_schedule(cfg, total_steps: int) -> Callable[[jnp.ndarray], jnp.ndarray]
     elif kind == "exponential":
         main = optax.exponential_decay(lr, decay_steps, decay_rate)
     elif kind == "inverse_time":
-        decay = float(_get(cfg, "decay", 0.0))
+        decay = float(_get(cfg, "decay"))
         main = lambda step: lr / (1.0 + decay * step)  # Keras SGD(decay=...)
     else:
         main = optax.cosine_decay_schedule(lr, max(total_steps - warmup, 1))
@@ -56,23 +63,23 @@ def make_schedule(cfg, total_steps: int) -> Callable[[jnp.ndarray], jnp.ndarray]
 
 
 def _base_optimizer(cfg, schedule) -> optax.GradientTransformation:
-    name = _get(cfg, "name", "adam")
-    wd = float(_get(cfg, "weight_decay", 0.0) or 0.0)
-    momentum = float(_get(cfg, "momentum", 0.0) or 0.0)
+    name = _get(cfg, "name")
+    wd = float(_get(cfg, "weight_decay") or 0.0)
+    momentum = float(_get(cfg, "momentum") or 0.0)
     if name not in OPTIMIZERS:
         raise ValueError(f"config.optim.name={name!r} is not known; choose one of {OPTIMIZERS}.")
     if name == "adamw":
-        return optax.adamw(schedule, b1=_get(cfg, "b1", 0.9), b2=_get(cfg, "b2", 0.999),
-                           eps=_get(cfg, "eps", 1e-7), weight_decay=wd)
+        return optax.adamw(schedule, b1=_get(cfg, "b1"), b2=_get(cfg, "b2"),
+                           eps=_get(cfg, "eps"), weight_decay=wd)
     if name == "sgd":
-        opt = optax.sgd(schedule, momentum=momentum or None, nesterov=bool(_get(cfg, "nesterov", False)))
+        opt = optax.sgd(schedule, momentum=momentum or None, nesterov=bool(_get(cfg, "nesterov")))
     elif name == "adam":
         # eps=1e-7 like Keras, so recipes carry over.
-        opt = optax.adam(schedule, b1=_get(cfg, "b1", 0.9), b2=_get(cfg, "b2", 0.999),
-                         eps=_get(cfg, "eps", 1e-7))
+        opt = optax.adam(schedule, b1=_get(cfg, "b1"), b2=_get(cfg, "b2"),
+                         eps=_get(cfg, "eps"))
     else:
         # Keras' RMSprop: lr * g / (sqrt(v) + eps), eps outside the root.
-        opt = optax.rmsprop(schedule, decay=_get(cfg, "rho", 0.9), eps=_get(cfg, "eps", 1e-7),
+        opt = optax.rmsprop(schedule, decay=_get(cfg, "rho"), eps=_get(cfg, "eps"),
                             eps_in_sqrt=False, momentum=momentum or None)
     if wd:
         opt = optax.chain(optax.add_decayed_weights(wd), opt)
@@ -110,12 +117,13 @@ def check_freeze_patterns(params, patterns: Sequence[str]) -> None:
 
 def make_optimizer(cfg, params, total_steps: int) -> optax.GradientTransformation:
     """The full optax transformation: clipping, optimizer with schedule, freezing."""
+    cfg = complete(cfg)
     schedule = make_schedule(cfg, total_steps)
     opt = _base_optimizer(cfg, schedule)
-    clip = float(_get(cfg, "clip_norm", 0.0) or 0.0)
+    clip = float(_get(cfg, "clip_norm") or 0.0)
     if clip:
         opt = optax.chain(optax.clip_by_global_norm(clip), opt)
-    patterns = list(_get(cfg, "freeze", ()) or ())
+    patterns = list(_get(cfg, "freeze") or ())
     if patterns:
         check_freeze_patterns(params, patterns)
         opt = optax.multi_transform(
@@ -180,11 +188,12 @@ def make_phased_optimizer(cfg, phases, params, steps_per_epoch: int) -> optax.Gr
     one phase to the next. The optimizer state has one structure for all
     phases, so checkpoints and resume work across a phase boundary.
     """
+    cfg = complete(cfg)
     lengths = phase_steps(phases, steps_per_epoch)
     starts = [sum(lengths[:i]) for i in range(len(lengths))]
     schedules = []
     for phase, n in zip(phases, lengths):
-        merged = dict(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)
+        merged = dict(cfg)
         merged.update({k: v for k, v in phase.items() if k not in ("epochs", "steps", "freeze")})
         schedules.append(make_schedule(merged, n))
     schedule = optax.join_schedules(
@@ -197,7 +206,7 @@ def make_phased_optimizer(cfg, phases, params, steps_per_epoch: int) -> optax.Gr
         frozen.append(jax.tree.map(lambda l: 0.0 if l == "frozen" else 1.0, labels))
     masks = jax.tree.map(lambda *flags: jnp.asarray(flags, jnp.float32), *frozen)
     opt = _base_optimizer(cfg, schedule)
-    clip = float(_get(cfg, "clip_norm", 0.0) or 0.0)
+    clip = float(_get(cfg, "clip_norm") or 0.0)
     parts = [_phase_mask_transform(starts[1:], masks)]
     if clip:
         parts.append(optax.clip_by_global_norm(clip))
