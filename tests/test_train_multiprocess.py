@@ -184,17 +184,26 @@ def test_sigkill_both_processes_then_relaunch_is_bit_equal(runs, tmp_path):
     assert "the checkpoint was written by 4 devices; resuming on 1" in one_device.stderr(0)
 
 
+def _stop_one(job, workdir, after_step, *, victim, sig):
+    """Sends `sig` to process `victim` once checkpoint `after_step` exists; returns the other
+    process's exit code, the seconds it took to stop, and its stderr."""
+    mp.wait_for_checkpoint(job, workdir, after_step)
+    job.procs[victim].send_signal(sig)
+    t = time.time()
+    try:
+        code = job.procs[1 - victim].wait(timeout=60)
+    finally:
+        job.procs[victim].send_signal(signal.SIGKILL)
+    took = time.time() - t
+    print(f"process {1 - victim} stopped {took:.1f} s after process {victim} got {sig.name}")
+    return code, took, job.stderr(1 - victim)
+
+
 def test_lost_peer_stops_the_other_process_then_both_resume(tmp_path):
     workdir = str(tmp_path / "lost")
     args = ["--config.train.epochs=8", "--heartbeat_timeout=60", "--peer_timeout=5"]
-    job = mp.launch_train(workdir, args=args)
-    mp.wait_for_checkpoint(job, workdir, 6)
-    job.procs[1].kill()
-    t = time.time()
-    code = job.procs[0].wait(timeout=60)
-    took = time.time() - t
-    print(f"process 0 stopped {took:.1f} s after process 1 was killed")
-    err = job.stderr(0)
+    code, took, err = _stop_one(mp.launch_train(workdir, args=args), workdir, 6, victim=1,
+                                sig=signal.SIGKILL)
     assert code == 1 and took < 15, err[-2000:]  # the gloo error (~2 s) or --peer_timeout (5 s)
     assert "error: process 1 of this 2-process run stopped" in err
     assert "Relaunch all 2 processes" in err
@@ -208,13 +217,7 @@ def test_lost_peer_stops_the_other_process_then_both_resume(tmp_path):
 def test_lost_coordinator_stops_the_other_process(tmp_path):
     workdir = str(tmp_path / "lost0")
     job = mp.launch_train(workdir, args=["--config.train.epochs=8", "--heartbeat_timeout=20"])
-    mp.wait_for_checkpoint(job, workdir, 3)
-    job.procs[0].kill()
-    t = time.time()
-    code = job.procs[1].wait(timeout=60)
-    took = time.time() - t
-    print(f"process 1 stopped {took:.1f} s after process 0 (the coordinator) was killed")
-    err = job.stderr(1)
+    code, took, err = _stop_one(job, workdir, 3, victim=0, sig=signal.SIGKILL)
     assert code != 0 and took < 15
     # jax's runtime stops it from C++ with its own message naming the leader (process 0).
     assert "leader task was preempted/died" in err or "process 0 of this 2-process run stopped" in err
@@ -282,15 +285,6 @@ def test_hung_peer_is_named_within_the_peer_timeout(tmp_path):
     workdir = str(tmp_path / "hung")
     job = mp.launch_train(workdir, args=["--config.train.epochs=8", "--heartbeat_timeout=120",
                                          "--peer_timeout=5"])
-    mp.wait_for_checkpoint(job, workdir, 3)
-    job.procs[1].send_signal(signal.SIGSTOP)
-    t = time.time()
-    try:
-        code = job.procs[0].wait(timeout=60)
-    finally:
-        job.procs[1].send_signal(signal.SIGKILL)
-    took = time.time() - t
-    print(f"process 0 stopped {took:.1f} s after process 1 hung")
-    err = job.stderr(0)
+    code, took, err = _stop_one(job, workdir, 3, victim=1, sig=signal.SIGSTOP)
     assert code == 1 and 4 < took < 15, err[-2000:]
     assert "error: process 1 of this 2-process run stopped (no sign of life for 5 s" in err

@@ -12,9 +12,13 @@ import ml_collections
 from ml_collections import config_dict
 
 
-def _auto(kind):
-    """A field that is None ("automatic") until set to a `kind`."""
-    return config_dict.placeholder(kind)
+class _auto:
+    """Marks a field that is None ("automatic") until set to a `kind`. base_config() makes a
+    fresh placeholder for each config: one shared FieldReference would tie every config's
+    value together."""
+
+    def __init__(self, kind):
+        self.kind = kind
 
 
 # (path, default, comment). A default of _auto(type) is None, settable to that type.
@@ -67,6 +71,8 @@ FIELDS = (
 
 # Sections whose every field is in FIELDS: an unknown name there is a typo.
 CLOSED_SECTIONS = ("optim", "train")
+# Fields of the open sections the loop itself reads, filled in when a config omits them.
+OPEN_DEFAULTS = {"model": (), "data": ("train_split", "eval_split", "test_split"), "task": ()}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -78,7 +84,7 @@ def base_config() -> ml_collections.ConfigDict:
             if name not in node:
                 node[name] = ml_collections.ConfigDict()
             node = node[name]
-        node[leaf] = default
+        node[leaf] = config_dict.placeholder(default.kind) if isinstance(default, _auto) else default
     return c
 
 
@@ -115,8 +121,14 @@ def describe(config: ml_collections.ConfigDict) -> str:
 def complete(config) -> ml_collections.ConfigDict:
     """`base_config()` with every field `config` sets: a config (or a run's config.json)
     that omits fields gets their defaults, so the library reads `config.x.y` directly."""
+    values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     base = base_config()
-    _merge(base, config.to_dict() if hasattr(config, "to_dict") else dict(config))
+    for section in ("model", "data", "task"):  # open sections: the config's own fields only,
+        if section in values:                  # (task.label_smoothing means nothing to detection)
+            given = dict(values.pop(section))
+            keep = {k: v for k, v in base[section].items() if k in OPEN_DEFAULTS[section]}
+            base[section] = ml_collections.ConfigDict({**keep, **given})
+    _merge(base, values)
     return base
 
 
