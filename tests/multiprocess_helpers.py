@@ -69,12 +69,14 @@ def launch_train(workdir, *, processes=2, devices=2, args=(), config=TINY_CONFIG
                  tag="run") -> Job:
     """scripts/train.py as `processes` processes of `devices` CPU devices each.
 
-    With `slurm=True` no coordinator flags are passed: the processes find the
-    job in SLURM's environment variables, as under `srun`.
+    `workdir` is one folder for all, or a list of one per process (hosts
+    without a shared filesystem). With `slurm=True` no coordinator flags are
+    passed: the processes find the job in SLURM's environment, as under `srun`.
     """
     port = free_port(61440, 65535) if slurm else free_port()
+    workdirs = list(workdir) if isinstance(workdir, (list, tuple)) else [workdir] * processes
     procs, logs = [], []
-    for i in range(processes):
+    for i, workdir in enumerate(workdirs):
         cmd = script("train.py") + [f"--config={config}", f"--workdir={workdir}", *args]
         env = env_with_devices(devices)
         if processes > 1 and slurm:

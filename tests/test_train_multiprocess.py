@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 import time
 
 import jax
@@ -20,7 +19,6 @@ import multiprocess_helpers as mp
 pytestmark = pytest.mark.xdist_group("multiprocess")  # one worker: the runs fixture is built once
 from cnnlab import pretrained
 from cnnlab.train import loop
-from train_helpers import REPO
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # 2 processes reduce gradients across processes with gloo, 1 process inside
@@ -225,26 +223,12 @@ def test_lost_coordinator_stops_the_other_process(tmp_path):
 
 def test_processes_that_see_different_checkpoints_refuse_to_resume(runs, tmp_path):
     """Hosts without a shared --workdir would resume from different steps: an error, not a hang."""
-    import subprocess
-    port = mp.free_port()
-    procs = []
-    for i, workdir in enumerate((str(tmp_path / "copy"), str(tmp_path / "empty"))):
-        if i == 0:
-            shutil.copytree(runs["jit2x2"][0], workdir)
-        cmd = [sys.executable, os.path.join(REPO, "scripts", "train.py"),
-               f"--config={os.path.join(HERE, 'tiny_config.py')}", f"--workdir={workdir}",
-               "--distributed", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-               f"--process_id={i}"]
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=mp.env_with_devices(2)))
-    job = mp.Job(procs, [])
-    mp.JOBS.append(job)
-    errs = []
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        errs.append(err)
-    assert [p.returncode for p in procs] == [1, 1]
-    for err in errs:
+    copy, empty = str(tmp_path / "copy"), str(tmp_path / "empty")
+    shutil.copytree(runs["jit2x2"][0], copy)
+    job = mp.launch_train([copy, empty])
+    assert job.wait(120) == [1, 1]
+    for i in range(2):
+        err = job.stderr(i)
         assert "the processes see different checkpoints" in err
         assert "process 0: 30, process 1: -1" in err and "every host shares" in err
 

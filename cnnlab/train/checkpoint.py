@@ -21,6 +21,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from cnnlab.train import distributed
 from cnnlab.train.state import TrainState
 
 _FIELDS = ("step", "params", "batch_stats", "opt_state", "rng")
@@ -54,17 +55,11 @@ def state_digest(tree) -> int:
 
 def _all_agree(flag: bool) -> bool:
     """True when `flag` is True on every process (a collective: all processes must call it)."""
-    if jax.process_count() == 1:
-        return bool(flag)
-    from jax.experimental import multihost_utils
-    return bool(np.all(multihost_utils.process_allgather(np.int32(bool(flag)))))
+    return all(distributed.gather(int(bool(flag))))
 
 
 def _same_on_all(value: int, what: str, directory: str) -> None:
-    if jax.process_count() == 1:
-        return
-    from jax.experimental import multihost_utils
-    seen = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+    seen = distributed.gather(int(value))
     if len(set(seen)) > 1:
         raise CheckpointError(
             f"the processes see different {what} in {directory} ({', '.join(f'process {i}: {v}' for i, v in enumerate(seen))}); "
@@ -91,7 +86,7 @@ class Checkpointer:
         path = os.path.abspath(workdir)
         self.directory = os.path.join(path, "checkpoints")
         self.training = training
-        self.unfinished = self._unfinished_steps()
+        self.unfinished = self._matching(_TMP)
         self.latest = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
@@ -111,9 +106,6 @@ class Checkpointer:
                     cleanup_tmp_directories=training,
                     multiprocessing_options=ocp.options.MultiprocessingOptions(
                         barrier_sync_key_prefix="best")))
-
-    def _unfinished_steps(self) -> list:
-        return self._matching(_TMP)
 
     def _matching(self, pattern) -> list:
         if not os.path.isdir(self.directory):

@@ -134,7 +134,7 @@ def complete(config) -> ml_collections.ConfigDict:
 
 def _merge(node: ml_collections.ConfigDict, values: dict) -> None:
     for key, value in values.items():
-        current = node.get(key, None) if key in node else None
+        current = node.get(key)
         if isinstance(value, dict) and isinstance(current, ml_collections.ConfigDict):
             _merge(current, value)
         elif isinstance(value, dict):

@@ -21,6 +21,7 @@ import time
 from typing import Optional
 
 import jax
+import numpy as np
 
 _KEY = "cnnlab/alive"
 BEAT_S = 0.5  # how often a process bumps its counter
@@ -51,6 +52,15 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
             f"--distributed could not find its cluster ({e}). On SLURM, Open MPI or a TPU pod "
             "jax reads the job from the environment; elsewhere pass --coordinator_address=HOST:PORT "
             "(process 0's host), --num_processes=N and --process_id=I to every process.") from e
+
+
+def gather(value) -> list:
+    """`value` (a number) of every process, in process order; a collective every process
+    must call. One process: `[value]`, no communication."""
+    if jax.process_count() == 1:
+        return [value]
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(np.asarray(value))).ravel().tolist()
 
 
 def _client():

@@ -81,11 +81,7 @@ def _agreed_stop(signal_name, step):
     """
     if jax.process_count() == 1:
         return signal_name
-    if step % STOP_SYNC_EVERY:
-        return None
-    from jax.experimental import multihost_utils
-    names = multihost_utils.process_allgather(np.int32(bool(signal_name)))
-    if not np.any(names):
+    if step % STOP_SYNC_EVERY or not any(distributed.gather(int(bool(signal_name)))):
         return None
     return signal_name or "a stop signal (on another process)"
 

@@ -29,11 +29,11 @@ def complete(cfg) -> dict:
     (`cnnlab.train.defaults`): the defaults live there only."""
     from cnnlab.train.defaults import base_config
     out = base_config().optim.to_dict()
+    known = sorted(out)
     out.update(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
-    unknown = sorted(set(out) - set(base_config().optim.keys()))
+    unknown = sorted(set(out) - set(known))
     if unknown:
-        raise ValueError(f"unknown field(s) {unknown} in config.optim; known fields are "
-                         f"{sorted(base_config().optim.keys())}.")
+        raise ValueError(f"unknown field(s) {unknown} in config.optim; known fields are {known}.")
     return out
 
 
