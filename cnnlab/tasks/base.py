@@ -1,30 +1,87 @@
-"""What a task is: how a model's outputs meet a batch.
+"""What a task is: how a model's outputs meet a batch, and the registry of tasks.
 
-A task turns model outputs and a host batch into a scalar loss and into
-metric *sums* (totals and counts), so metrics add across batches and devices
-and are finalised on the host as ratios.
+A task turns model outputs and a batch into a scalar loss and into metric
+*sums* (totals and counts), so metrics add across batches and devices and
+are finalised on the host as ratios. Tasks whose metrics need every
+prediction on the host (detection mAP) say `host_metrics = True` and keep
+only what the metric needs, image by image (`host_update`).
+
+A task holds its loss, metrics and prediction decoding only; drawing and
+reports live in `cnnlab.viz` and `cnnlab.experiments`.
 """
-from typing import Any, Mapping, Protocol, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 import jax.numpy as jnp
 
 Batch = Mapping[str, Any]
 
+_REGISTRY = {}
 
-class Task(Protocol):
-    """The protocol every task implements (see `classification.Classification`)."""
+
+def register(name: str):
+    """Class decorator: `@register("classification")` makes `create('classification', ...)` build it."""
+    def add(cls):
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"task name {name!r} is already registered by {_REGISTRY[name].__name__}.")
+        _REGISTRY[name] = cls
+        return cls
+    return add
+
+
+def names() -> list:
+    """The registered task names."""
+    return sorted(_REGISTRY)
+
+
+def create(name: str, **kwargs) -> "Task":
+    """Builds a task by name, e.g. create('classification', num_classes=10)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"config.task.name={name!r} is not a known task; choose one of {names()}.")
+    try:
+        return _REGISTRY[name](**kwargs)
+    except TypeError as e:
+        raise ValueError(f"bad settings for task {name!r} (config.task): {e}") from None
+
+
+class Task:
+    """The base every task derives from; the defaults are those of a task whose metrics are
+    sums computed on device (classification)."""
 
     #: Batch keys the step feeds to the model and the loss.
-    keys: Tuple[str, ...]
+    keys: Tuple[str, ...] = ("image", "label")
+    #: True when the metrics need every prediction on the host (`host_*` below).
+    host_metrics = False
 
     def loss(self, outputs, batch: Batch) -> Tuple[jnp.ndarray, dict]:
         """Mean loss over valid examples, and auxiliary values."""
+        raise NotImplementedError(f"{type(self).__name__} must define loss(outputs, batch).")
 
     def metric_sums(self, outputs, batch: Batch) -> dict:
-        """Metric numerators and denominators as scalars that add up."""
+        """Metric numerators and denominators as scalars (or arrays) that add up."""
+        raise NotImplementedError(f"{type(self).__name__} must define metric_sums(outputs, batch).")
 
     def finalize(self, sums: Mapping[str, float]) -> dict:
         """Turns accumulated sums into metric values (host side)."""
+        return ratio_metrics(sums)
+
+    def make_augment(self, fields: dict) -> Optional[Callable]:
+        """fn(batch, rng) -> batch for targets that move with the pixels (boxes, masks), or None
+        for the images-only augmentation of `cnnlab.data.augment`."""
+        return None
+
+    # Host-side metrics (host_metrics = True): eval_outputs runs compiled on device; the host
+    # folds each batch into a small accumulator and scores it once at the end.
+    def eval_outputs(self, outputs, batch: Batch):
+        raise NotImplementedError(f"{type(self).__name__} sets host_metrics but has no eval_outputs.")
+
+    def host_init(self):
+        return []
+
+    def host_update(self, acc, outputs, batch: Batch):
+        raise NotImplementedError(f"{type(self).__name__} sets host_metrics but has no host_update.")
+
+    def host_finalize(self, acc) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} sets host_metrics but has no host_finalize.")
 
 
 def valid_mask(batch: Batch, n: int) -> jnp.ndarray:

@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cnnlab.tasks.base import ratio_metrics, valid_mask
+from cnnlab.tasks.base import Task, ratio_metrics, register, valid_mask
 
 
+@register("classification")
 @dataclasses.dataclass(frozen=True)
-class Classification:
+class Classification(Task):
     """Single-label classification.
 
     Attributes:

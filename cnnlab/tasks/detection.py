@@ -33,7 +33,7 @@ import optax
 from cnnlab.boxes import (SSD_VARIANCES, clip_boxes, decode_boxes, elementwise_giou,
                           encode_boxes, match_anchors, nms_padded)
 from cnnlab.metrics.detection import coco_evaluate, voc_evaluate
-from cnnlab.tasks.base import ratio_metrics, valid_mask
+from cnnlab.tasks.base import Task, ratio_metrics, register, valid_mask
 
 BOX_LOSSES = ("smooth_l1", "giou")
 
@@ -55,8 +55,9 @@ def smooth_l1(x, beta: float = 1.0 / 9.0):
     return jnp.where(ax < beta, 0.5 * x * x / beta, ax - 0.5 * beta)
 
 
+@register("detection")
 @dataclasses.dataclass(frozen=True)
-class Detection:
+class Detection(Task):
     """Single-stage anchor detection (see the module docstring)."""
 
     num_classes: int
@@ -173,12 +174,24 @@ class Detection:
         """Boxes, scores and labels to draw or score (the same as ``detect``)."""
         return self.detect(outputs)
 
+    host_metrics = True  # mAP needs every image's detections and truths on the host
+
     def eval_outputs(self, outputs, batch):
         return self.detect(outputs)
 
-    def host_evaluate(self, collected):
-        """VOC and COCO metrics over ``[(detections, host batch), ...]`` of a whole split."""
-        predictions, truths = to_evaluation_lists(collected)
+    def host_init(self):
+        return ([], [])  # (predictions, ground truths), one small dict per image
+
+    def host_update(self, acc, detections, batch):
+        """Keeps each valid image's detections and truths in pixels, not the host batch."""
+        predictions, truths = to_evaluation_lists([(detections, batch)])
+        acc[0].extend(predictions)
+        acc[1].extend(truths)
+        return acc
+
+    def host_finalize(self, acc):
+        """VOC and COCO metrics over the whole split."""
+        predictions, truths = acc
         if not truths:
             return {}
         voc = voc_evaluate(predictions, truths, self.num_classes, iou_threshold=0.5)
@@ -191,6 +204,13 @@ class Detection:
             "ar100": coco["AR100"],
             "num_images": float(len(truths)),
         }
+
+    def host_evaluate(self, collected):
+        """The metrics of `[(detections, host batch), ...]` at once (tests, notebooks)."""
+        acc = self.host_init()
+        for detections, batch in collected:
+            acc = self.host_update(acc, detections, batch)
+        return self.host_finalize(acc)
 
 
 def to_evaluation_lists(collected):
@@ -250,11 +270,3 @@ def draw_predictions(images, predictions, out_dir, class_names, *, score_thresho
                                 scores=scores[shown], class_names=class_names, **kwargs))
     return paths
 
-
-def _register():
-    from cnnlab.tasks import register
-
-    register("detection", Detection)
-
-
-_register()

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from cnnlab.boxes import box_area, elementwise_giou, elementwise_iou
-from cnnlab.tasks.base import ratio_metrics, valid_mask
+from cnnlab.tasks.base import Task, ratio_metrics, register, valid_mask
 from cnnlab.tasks.detection import smooth_l1
 
 BOX_LOSSES = ("mse", "smooth_l1", "iou", "giou")
@@ -35,8 +35,9 @@ def target_box(boxes, box_labels):
     return chosen, real.any(axis=1).astype(jnp.float32)
 
 
+@register("localization")
 @dataclasses.dataclass(frozen=True)
-class Localization:
+class Localization(Task):
     """Joint classification and single-box regression (see the module docstring)."""
 
     num_classes: int
@@ -120,11 +121,3 @@ class Localization:
 
         return box_augment.build(aug_config)
 
-
-def _register():
-    from cnnlab.tasks import register
-
-    register("localization", Localization)
-
-
-_register()

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnlab.metrics.segmentation import IGNORE_LABEL, confusion_update, segmentation_scores
-from cnnlab.tasks.base import valid_mask
+from cnnlab.tasks.base import Task, register, valid_mask
 
 AUGMENT_FIELDS = ("flip", "scale", "crop_size", "fill")
 
@@ -54,8 +54,9 @@ def pixel_cross_entropy(logits, masks, ignore_label: int = IGNORE_LABEL, class_w
     return losses, weights
 
 
+@register("segmentation")
 @dataclasses.dataclass(frozen=True)
-class Segmentation:
+class Segmentation(Task):
     """Pixel-wise classification into ``num_classes`` classes.
 
     Attributes:
@@ -243,11 +244,3 @@ def format_report(metrics: dict, class_names=None) -> str:
             lines.append(f"{name:<16} {iou:>7.4f} {acc:>9.4f}")
     return "\n".join(lines)
 
-
-def _register():
-    from cnnlab.tasks import register
-
-    register("segmentation", Segmentation)
-
-
-_register()

@@ -103,12 +103,12 @@ def _evaluate(par, state, dataset, task) -> dict:
     accumulate on device; tasks with `eval_outputs`/`host_evaluate` (detection
     mAP) bring every batch's predictions to the host and score them there.
     """
-    if par.eval_outputs is not None:
-        collected = []
+    if task.host_metrics:
+        acc = task.host_init()
         for batch in dataset.epoch(0):
             outputs = par.fetch_outputs(par.eval_outputs(state, par.put_batch(batch)))
-            collected.append((outputs, batch))
-        return task.host_evaluate(collected)
+            acc = task.host_update(acc, outputs, batch)
+        return task.host_finalize(acc)
     acc = None
     for batch in dataset.epoch(0):
         sums = par.eval_step(state, par.put_batch(batch))
@@ -124,9 +124,10 @@ def batch_augment(config, task):
     `cnnlab.data.augment` is applied to `batch['image']`.
     """
     cfg = config.data.get("augment", None)
-    if hasattr(task, "make_augment"):
-        return task.make_augment(cfg)
     fields = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
+    joint = task.make_augment(cfg)
+    if joint is not None:
+        return joint
     random_fields = {k: v for k, v in fields.items() if k not in data_lib.augment.NORMALIZE_FIELDS}
     images_fn = data_lib.augment.build(random_fields)
 

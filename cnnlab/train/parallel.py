@@ -69,7 +69,7 @@ class JitMesh:
         self.accumulate = jax.jit(_add, donate_argnums=(0,))
         self.eval_outputs = (jax.jit(make_eval_outputs_step(model, task, input_fn),
                                      in_shardings=(self.replicated, self.data))
-                             if hasattr(task, "eval_outputs") else None)
+                             if task.host_metrics else None)
 
     def put_state(self, state):
         """Replicates a state; on several processes every one must hold the same values
@@ -114,7 +114,7 @@ class Pmap:
         self.accumulate = jax.pmap(_add, devices=devices)
         self.eval_outputs = (jax.pmap(make_eval_outputs_step(model, task, input_fn),
                                       devices=devices)
-                             if hasattr(task, "eval_outputs") else None)
+                             if task.host_metrics else None)
 
     def put_state(self, state):
         def local(x):  # a global replicated leaf (restored) -> this process's copy
