@@ -27,6 +27,18 @@ when the expansion ratio is 1), ``_dwconv`` / ``_bn``, ``_project_conv`` /
 ``_project_bn``, ``top_conv``, ``top_bn``, ``avg_pool``, ``predictions``.
 Feature taps: ``stem`` (H/2), and ``stage1`` .. ``stage7`` after each
 stage (H/2, H/4, H/8, H/16, H/16, H/32, H/32), ``top`` (H/32, 1280).
+
+``drop_path_rate`` > 0 turns on stochastic depth ("drop connect" in the
+TensorFlow code): in training the residual branch of each block that has a
+shortcut (stride 1, same channels in and out) is dropped per example by a
+``DropPath`` layer ``block{stage}{letter}_drop_path`` before the addition.
+The rate rises linearly with the block's index over all blocks, shortcut
+or not, from 0 (block1a) to ``drop_path_rate`` (the last block): timm's
+``linspace`` rule, where TensorFlow/Keras/timm-EfficientNet use
+``rate * index / num_blocks`` (their last block gets rate * (N-1)/N).
+Lite's last block (block7a) has no shortcut, so the largest rate used is
+rate * (N-2)/(N-1). ``block_drop_path_rates`` lists them. The default 0.0
+adds no layer, so parameters, layer names and outputs are unchanged.
 """
 import dataclasses
 import math
@@ -37,7 +49,8 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    DepthwiseConv, GlobalAveragePooling2D, check_image_batch, check_num_classes, check_pooling, global_pool,
+    DepthwiseConv, DropPath, GlobalAveragePooling2D, check_drop_path_rate, check_image_batch, check_num_classes,
+    check_pooling, global_pool, linear_drop_path_rates,
 )
 from cnnlab.models.registry import register
 
@@ -109,6 +122,29 @@ def block_names(index: int) -> list[str]:
             for r in range(stage.repeats)]
 
 
+def has_shortcut(stage: Stage, repeat: int) -> bool:
+    """Whether repeat ``repeat`` of ``stage`` adds its input back (stride 1, channels in == out)."""
+    stride = stage.stride if repeat == 0 else 1
+    in_filters = stage.in_filters if repeat == 0 else stage.out_filters
+    return stride == 1 and in_filters == stage.out_filters
+
+
+def block_drop_path_rates(index: int, drop_path_rate: float) -> dict[str, float]:
+    """{block name: stochastic-depth rate} of the blocks with a shortcut, in order.
+
+    The linear ramp runs over all blocks (see the module docstring); blocks
+    without a shortcut have no residual branch to drop and are left out.
+    """
+    if index not in LITE_PARAMS:
+        raise ValueError(f"EfficientNet-Lite index must be one of {sorted(LITE_PARAMS)}, got {index}.")
+    width, depth, _, _ = LITE_PARAMS[index]
+    blocks = [(s, stage, r) for s, stage in enumerate(stage_plan(width, depth), start=1)
+              for r in range(stage.repeats)]
+    rates = linear_drop_path_rates(drop_path_rate, len(blocks))
+    return {f"block{s}{chr(ord('a') + r)}": rate for (s, stage, r), rate in zip(blocks, rates)
+            if has_shortcut(stage, r)}
+
+
 @register("efficientnet_lite0", index=0)
 @register("efficientnet_lite1", index=1)
 @register("efficientnet_lite2", index=2)
@@ -128,6 +164,7 @@ class EfficientNetLite(nn.Module):
     include_top: bool = True
     pooling: str | None = None
     dropout_rate: float | None = None
+    drop_path_rate: float = 0.0  # stochastic depth of the last block (0: off); see the module docstring
     dtype: Any = jnp.float32
 
     def __post_init__(self):
@@ -137,12 +174,14 @@ class EfficientNetLite(nn.Module):
         check_pooling(self.pooling)
         if self.dropout_rate is not None and not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}.")
+        check_drop_path_rate(self.drop_path_rate)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x, train: bool = False):  # (B, H, W, 3)
         check_image_batch(x, f"efficientnet_lite{self.index}", min_size=32)
         width, depth, _, default_dropout = LITE_PARAMS[self.index]
+        drop_rates = block_drop_path_rates(self.index, self.drop_path_rate)
 
         def conv(y, features, kernel, stride, name):
             return nn.Conv(features, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
@@ -166,7 +205,9 @@ class EfficientNetLite(nn.Module):
                                   name=f"{name}_dwconv")(x)  # (B, h/stride, w/stride, channels)
                 x = jax.nn.relu6(bn(x, f"{name}_bn"))
                 x = bn(conv(x, stage.out_filters, 1, 1, f"{name}_project_conv"), f"{name}_project_bn")
-                if stride == 1 and inputs.shape[-1] == stage.out_filters:
+                if has_shortcut(stage, r):
+                    if drop_rates[name] > 0.0:
+                        x = DropPath(drop_rates[name], name=f"{name}_drop_path")(x, deterministic=not train)
                     x = x + inputs
             self.sow("intermediates", f"stage{s}", x)
         x = jax.nn.relu6(bn(conv(x, HEAD_FILTERS, 1, 1, "top_conv"), "top_bn"))  # (B, H/32, W/32, 1280)

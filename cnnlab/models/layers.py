@@ -7,6 +7,7 @@ wrapping them in tiny modules gives each one a name (``conv1_pad``,
 ``capture_intermediates`` exactly like a Keras layer.  ``SeparableConv2D``
 keeps Keras's parameter layout (``depthwise_kernel`` (kh, kw, C, m),
 ``pointwise_kernel`` (1, 1, C*m, F)) so Keras weights map one to one.
+``DropPath`` / ``drop_path`` are stochastic depth for residual branches.
 """
 from typing import Any, Callable
 
@@ -269,3 +270,68 @@ class DepthwiseConv(nn.Module):
         kernel = self.param("kernel", self.kernel_init, (k, k, 1, x.shape[-1]), self.param_dtype)
         x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
         return depthwise_conv2d(x, kernel, self.strides, self.padding)
+
+
+def drop_path(x: jax.Array, rate: float, rng: jax.Array | None = None,
+              deterministic: bool = False) -> jax.Array:
+    """Stochastic depth, row mode (Huang et al. 2016; timm ``drop_path``).
+
+    Per example (axis 0), zeroes the whole of ``x`` with probability ``rate``
+    and scales it by 1 / (1 - rate) otherwise, so its expectation is ``x``.
+    Meant for a residual branch before it is added to the shortcut, which
+    then passes that example's input through unchanged. Identity when
+    ``deterministic`` or ``rate == 0``; ``rng`` is a PRNG key otherwise.
+    """
+    check_drop_path_rate(rate, "drop_path rate")
+    if deterministic or rate == 0.0:
+        return x
+    if rng is None:
+        raise ValueError("drop_path needs a PRNG key when rate > 0 and not deterministic; "
+                         "pass rng=jax.random.key(...) (inside a model: rngs={'dropout': key}).")
+    keep = 1.0 - float(rate)
+    mask = jax.random.bernoulli(rng, keep, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype))
+
+
+def check_drop_path_rate(rate, field: str = "drop_path_rate") -> None:
+    """Raises ValueError unless ``rate`` is a number in [0, 1)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"{field} must be a number in [0, 1), got {rate!r}; "
+                         "0 turns stochastic depth off, 0.1-0.2 is usual for ResNet-50.")
+
+
+def linear_drop_path_rates(drop_path_rate: float, num_blocks: int) -> tuple[float, ...]:
+    """Per-block rates rising linearly from 0 (first block) to ``drop_path_rate`` (last).
+
+    timm's rule (``linspace(0, drop_path_rate, num_blocks)``): block i of N
+    gets drop_path_rate * i / (N - 1). A single block gets 0.
+    """
+    check_drop_path_rate(drop_path_rate, "drop_path_rate")
+    if num_blocks < 1:
+        raise ValueError(f"num_blocks must be positive, got {num_blocks}.")
+    if num_blocks == 1:
+        return (0.0,)
+    return tuple(float(drop_path_rate) * i / (num_blocks - 1) for i in range(num_blocks))
+
+
+class DropPath(nn.Module):
+    """``drop_path`` as a layer, drawing its mask from the 'dropout' rng stream.
+
+    Like ``nn.Dropout``: ``deterministic`` as an attribute or call argument
+    (``DropPath(0.1)(branch, deterministic=not train)``); no parameters.
+    """
+
+    rate: float = 0.0
+    deterministic: bool | None = None
+    rng_collection: str = "dropout"
+
+    def __post_init__(self):
+        check_drop_path_rate(self.rate, "DropPath rate")
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool | None = None):  # (B, ...) -> (B, ...)
+        deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
+        if deterministic or self.rate == 0.0:
+            return x
+        return drop_path(x, self.rate, self.make_rng(self.rng_collection))

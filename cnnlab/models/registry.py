@@ -82,6 +82,20 @@ def create(name: str, **kwargs: Any) -> nn.Module:
     return builder(**fixed, **kwargs)
 
 
+def name_of(model: nn.Module) -> str | None:
+    """The registered name that builds ``model``, or None (for messages: 'vgg16_bn', not 'VGG').
+
+    A name matches when it registers ``model``'s class and pins arguments
+    that ``model`` has; the one pinning the most wins (vgg16_bn over vgg16).
+    """
+    matches = []
+    for name in available():
+        builder, fixed = _REGISTRY[name]
+        if type(model) is builder and all(getattr(model, k, object()) == v for k, v in fixed.items()):
+            matches.append((-len(fixed), name))
+    return min(matches)[1] if matches else None
+
+
 def _lookup(name: str):
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available models: {', '.join(available())}.")
@@ -99,3 +113,20 @@ def _accepted_kwargs(builder) -> set[str] | None:
         p.name for p in params
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     } - _FLAX_FIELDS
+
+
+def option_defaults(name: str) -> dict[str, Any]:
+    """``{option: default}`` of ``create(name, ...)`` (options without a default map to None)."""
+    builder, fixed = _lookup(name)
+    out = {}
+    if isinstance(builder, type) and dataclasses.is_dataclass(builder):
+        for f in dataclasses.fields(builder):
+            if f.init and f.name not in _FLAX_FIELDS and f.name not in fixed:
+                default = f.default if f.default is not dataclasses.MISSING else None
+                out[f.name] = default
+        return out
+    for p in inspect.signature(builder).parameters.values():
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY) \
+                and p.name not in _FLAX_FIELDS and p.name not in fixed:
+            out[p.name] = None if p.default is inspect.Parameter.empty else p.default
+    return out

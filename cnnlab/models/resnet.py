@@ -32,6 +32,14 @@ ImageNet stem (the CIFAR stem keeps 2x more resolution; C = 1 for basic
 blocks, 4 for bottlenecks): ``conv1`` (H/2, W/2, 64) after the stem ReLU,
 ``conv2`` (H/4, 64*C), ``conv3`` (H/8, 128*C), ``conv4`` (H/16, 256*C),
 ``conv5`` (H/32, 512*C); every named layer (``conv4_block6_out``, ...) too.
+
+``drop_path_rate`` > 0 turns on stochastic depth (Huang et al. 2016): in
+training each block's residual branch (after its last BatchNorm, before
+``_add``) is dropped per example by a ``DropPath`` layer
+``conv{s}_block{b}_drop_path``, with rates rising linearly over the blocks
+from 0 (first block, which then gets no layer) to ``drop_path_rate`` (last),
+timm's ResNet rule; ``block_drop_path_rates`` lists them. The default 0.0
+adds no layer, so parameters, layer names and outputs are unchanged.
 """
 import dataclasses
 from typing import Any, Callable
@@ -40,8 +48,9 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    Activation, Add, GlobalAveragePooling2D, MaxPooling2D, ZeroPadding2D, check_image_batch,
-    check_num_classes, check_pooling, global_pool,
+    Activation, Add, DropPath, GlobalAveragePooling2D, MaxPooling2D, ZeroPadding2D,
+    check_drop_path_rate, check_image_batch, check_num_classes, check_pooling, global_pool,
+    linear_drop_path_rates,
 )
 from cnnlab.models.registry import register
 
@@ -88,6 +97,21 @@ VARIANTS = {
 STEMS = ("imagenet", "cifar")
 
 
+def block_names(depth: int) -> list[str]:
+    """Names of every residual block of ResNet-``depth`` in order: conv2_block1, ..., conv5_block3."""
+    if depth not in RESNET_LAYOUTS:
+        raise ValueError(f"ResNet depth must be one of {sorted(RESNET_LAYOUTS)}, got {depth}.")
+    _, blocks_per_stage = RESNET_LAYOUTS[depth]
+    return [f"conv{stage + 2}_block{b + 1}" for stage, blocks in enumerate(blocks_per_stage)
+            for b in range(blocks)]
+
+
+def block_drop_path_rates(depth: int, drop_path_rate: float) -> dict[str, float]:
+    """{block name: stochastic-depth rate} of every block, the linear ramp 0 .. drop_path_rate."""
+    names = block_names(depth)
+    return dict(zip(names, linear_drop_path_rates(drop_path_rate, len(names))))
+
+
 @register("resnet18", depth=18)
 @register("resnet34", depth=34)
 @register("resnet50", depth=50)
@@ -109,6 +133,7 @@ class ResNet(nn.Module):
     variant: str = "torch"
     stem: str = "imagenet"
     width: int = 64  # stem and first-stage channels; stages use width * (1, 2, 4, 8)
+    drop_path_rate: float = 0.0  # stochastic depth of the last block (0: off); see the module docstring
     dtype: Any = jnp.float32
 
     def __post_init__(self):
@@ -126,12 +151,20 @@ class ResNet(nn.Module):
             raise ValueError(f"ResNet stem must be one of {STEMS}, got {self.stem!r}.")
         check_num_classes(self.num_classes)
         check_pooling(self.pooling)
+        check_drop_path_rate(self.drop_path_rate)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x, train: bool = False):  # (B, H, W, 3)
         check_image_batch(x, f"resnet{self.depth}")
         rules = VARIANTS[self.variant]
+        drop_rates = block_drop_path_rates(self.depth, self.drop_path_rate)
+
+        def residual(y, name):  # the residual branch, dropped per example in training
+            rate = drop_rates[name]
+            if rate == 0.0:
+                return y
+            return DropPath(rate, name=f"{name}_drop_path")(y, deterministic=not train)
 
         def conv(y, features, kernel, stride, padding, name):
             return nn.Conv(features, (kernel, kernel), (stride, stride), padding=padding,
@@ -152,7 +185,7 @@ class ResNet(nn.Module):
             short = shortcut(y, width, stride, name)
             y = conv(y, width, 3, stride, PAD1, f"{name}_1_conv")
             y = Activation("relu", name=f"{name}_1_relu")(bn(y, f"{name}_1_bn"))
-            y = bn(conv(y, width, 3, 1, PAD1, f"{name}_2_conv"), f"{name}_2_bn")
+            y = residual(bn(conv(y, width, 3, 1, PAD1, f"{name}_2_conv"), f"{name}_2_bn"), name)
             return Activation("relu", name=f"{name}_out")(Add(name=f"{name}_add")(short, y))
 
         def bottleneck_block(y, width, stride, name):
@@ -163,7 +196,7 @@ class ResNet(nn.Module):
             y = Activation("relu", name=f"{name}_1_relu")(bn(y, f"{name}_1_bn"))
             y = conv(y, width, 3, s3, PAD1, f"{name}_2_conv")
             y = Activation("relu", name=f"{name}_2_relu")(bn(y, f"{name}_2_bn"))
-            y = bn(conv(y, out, 1, 1, "VALID", f"{name}_3_conv"), f"{name}_3_bn")
+            y = residual(bn(conv(y, out, 1, 1, "VALID", f"{name}_3_conv"), f"{name}_3_bn"), name)
             return Activation("relu", name=f"{name}_out")(Add(name=f"{name}_add")(short, y))
 
         # Stem.
