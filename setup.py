@@ -27,7 +27,8 @@ setup(
         "h5py",  # Keras .h5 weight files
         "safetensors",  # PyTorch-world .safetensors weights, read without torch
         "requests",  # weights downloads (cnnlab.pretrained.hub)
-        "tqdm",  # download progress
+        "tqdm",  # training and download progress bars
+        "tensorboard>=2",  # its own EventFileWriter writes the event files, no TensorFlow needed
     ],
     extras_require={
         "dev": [

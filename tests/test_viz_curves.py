@@ -34,7 +34,7 @@ def test_load_metrics_reads_lines_and_reports_bad_ones(tmp_path):
     records = load_metrics(path)
     assert len(records) == len(RECORDS)
     assert math.isnan(records[3]["train/loss"])
-    bad = write_jsonl(tmp_path / "bad.jsonl", RECORDS[:2], ['{"step": 3, "train/loss": \n'])
+    bad = write_jsonl(tmp_path / "bad.jsonl", RECORDS[:2], ['{"step": 3, "train/loss": \n', '{"step": 4}\n'])
     with pytest.raises(ValueError, match=r"bad.jsonl:3 is not valid JSON"):
         load_metrics(bad)
     with pytest.raises(FileNotFoundError, match="metrics.jsonl"):

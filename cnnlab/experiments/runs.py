@@ -16,7 +16,7 @@ import time
 
 import ml_collections
 
-from cnnlab.train import loop
+from cnnlab.train import logs, loop
 
 TRAIN_TIME_FILE = "train_time.json"
 _KEY = re.compile(r"^[A-Za-z_][\w.]*=")
@@ -85,7 +85,14 @@ def has_field(config, key: str) -> bool:
 
 def set_field(config, key: str, value) -> None:
     """Sets the dotted field `key` of `config`; an unknown field is a ValueError naming the options."""
+    from cnnlab.train.defaults import addable
     parts = key.split(".")
+    if not has_field(config, key) and addable(config, key):  # e.g. model.drop_path_rate
+        if parts[0] == "data" and "augment" not in config.data:
+            config.data.augment = ml_collections.ConfigDict()
+        node = config[parts[0]] if len(parts) == 2 else config.data.augment
+        node[parts[-1]] = value
+        return
     node = config
     for i, part in enumerate(parts):
         fields = list(node.keys()) if hasattr(node, "keys") else []
@@ -111,18 +118,6 @@ def apply_overrides(config, overrides: dict, only_existing: bool = False):
     return config
 
 
-def _read_jsonl(path: str) -> list:
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                records.append(json.loads(line))
-    return records
-
-
 def checkpoint_steps(workdir: str) -> list:
     """Steps of the saved checkpoints in `workdir/checkpoints` (sorted)."""
     folder = os.path.join(workdir, "checkpoints")
@@ -133,14 +128,14 @@ def checkpoint_steps(workdir: str) -> list:
 
 def test_record(workdir: str):
     """The run's test record (the last record with test/* metrics) or None."""
-    tests = [r for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    tests = [r for r in logs.read_metrics(os.path.join(workdir, "metrics.jsonl"))
              if any(k.startswith("test/") for k in r)]
     return tests[-1] if tests else None
 
 
 def is_finished(workdir: str) -> bool:
     """True when the run has a test record at its last step and a checkpoint at that step."""
-    records = _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    records = logs.read_metrics(os.path.join(workdir, "metrics.jsonl"))
     record = test_record(workdir)
     if record is None or not records:
         return False
@@ -164,7 +159,8 @@ def train_time(workdir: str) -> float:
     if os.path.exists(path):
         with open(path) as f:
             return float(json.load(f)["seconds"])
-    times = [r["time"] for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "time" in r]
+    times = [r["time"] for r in logs.read_metrics(os.path.join(workdir, "metrics.jsonl"))
+             if "time" in r]
     return float(times[-1]) if times else float("nan")
 
 

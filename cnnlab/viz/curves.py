@@ -5,7 +5,6 @@ Each line of the log is one JSON object, e.g.
 Lines may carry only some keys (train lines and eval lines are written at
 different steps), so every series is gathered from the lines that have it.
 """
-import json
 import math
 import os
 
@@ -18,24 +17,13 @@ _SPLIT_STYLE = {"train": "-", "val": "-", "test": "--"}
 
 
 def load_metrics(jsonl_path) -> list:
-    """Reads ``metrics.jsonl`` into a list of dicts (blank lines skipped)."""
+    """Reads ``metrics.jsonl`` into a list of dicts (skips blank lines and a cut-off last line)."""
     path = os.fspath(jsonl_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"No metrics file at {path!r}; give the metrics.jsonl inside a run directory.")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno} is not valid JSON ({e.msg}); fix or remove that line.") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{lineno} holds a {type(record).__name__}, not a JSON object.")
-            records.append(record)
-    return records
+    from cnnlab.train.logs import read_metrics  # here: cnnlab.train imports the training stack
+    return read_metrics(path)
 
 
 def _as_float(value):
