@@ -166,3 +166,52 @@ def test_featurewise_stats_and_normalizer():
 
     expected = augment.featurewise_stats(shapes.generate(10, seed=0, split="validation")["image"])
     np.testing.assert_allclose(augment.featurewise_stats(ds), expected, rtol=1e-5)
+
+
+def test_fields_table_and_parse():
+    names = [name for name, _, _ in augment.FIELDS]
+    assert len(names) == len(set(names)) == 25
+    assert all(isinstance(comment, str) and comment for _, _, comment in augment.FIELDS)
+    new = {"rand_augment_ops": 0, "rand_augment_magnitude": 9, "mixup_alpha": 0.0, "cutmix_alpha": 0.0,
+           "mix_prob": 1.0, "mix_switch_prob": 0.5}
+    assert {k: augment.DEFAULTS[k] for k in new} == new
+    assert set(augment.RANDOM_FIELDS + augment.MIX_FIELDS + augment.NORMALIZE_FIELDS) == set(names)
+    defaults = augment.parse(None)
+    assert defaults == augment.parse({}) == augment.AugmentSettings()
+    assert {name: getattr(defaults, name) for name in names} == augment.DEFAULTS
+    import ml_collections
+
+    cfg = ml_collections.ConfigDict({"zoom_range": [0.8, 1.2], "fill_mode": None, "mix_prob": 0.0, "mean": [0.5] * 3,
+                                     "crop_padding": 4.0, "rand_augment_ops": 2})
+    settings = augment.parse(cfg)
+    assert settings.zoom_range == (0.8, 1.2) and settings.fill_mode == "nearest"  # None: the default
+    assert settings.mix_prob == 0.0 and settings.mean == (0.5, 0.5, 0.5)  # 0 is a value, not "unset"
+    assert settings.crop_padding == 4 and isinstance(settings.crop_padding, int)
+    assert augment.parse(settings) is settings and hash(settings) == hash(augment.parse(cfg))  # static under jit
+    unknown = r"unknown augment fields \['rotation'\] in config.data.augment: known are .*'rand_augment_ops'"
+    with pytest.raises(ValueError, match=unknown):
+        augment.parse({"rotation": 10})
+    for bad, match in (({"mix_prob": 1.5}, r"mix_prob must be in \[0.0, 1.0\]"),
+                       ({"rand_augment_magnitude": 31}, r"rand_augment_magnitude must be in \[0, 30\]"),
+                       ({"rand_augment_ops": 1.5}, "rand_augment_ops must be a whole number"),
+                       ({"cutmix_alpha": -1}, "cutmix_alpha must be >= 0"),
+                       ({"interpolation": "cubic"}, "interpolation must be one of"),
+                       ({"zoom_range": (1.2, 0.8)}, "zoom_range"),
+                       ({"brightness": "a lot"}, "brightness must be a number")):
+        with pytest.raises(ValueError, match="config.data.augment." + match):
+            augment.parse(bad)
+
+
+def test_build_takes_settings_and_adds_rand_augment_after_the_crop():
+    from cnnlab.data import randaugment
+
+    images = _images(b=4, h=16, w=16)
+    cfg = {"rand_augment_ops": 2, "rand_augment_magnitude": 5, "cval": 0.5, "mixup_alpha": 0.2,
+           "featurewise_center": True, "mean": [0.5, 0.5, 0.5]}  # mix and normalisation fields are not build's
+    fn = augment.build(augment.parse(cfg))
+    expected = randaugment.rand_augment(images, jax.random.split(KEY, 1)[0], num_ops=2, magnitude=5, fill=0.5)
+    np.testing.assert_array_equal(fn(images, KEY), expected)
+    assert not np.allclose(expected, images)
+    assert augment.build({"rand_augment_ops": 0, "mixup_alpha": 1.0, "featurewise_center": True}) is augment.identity
+    z = augment.build_normalizer(augment.parse(cfg))(images)
+    np.testing.assert_allclose(z, images - 0.5, atol=1e-7)

@@ -1,5 +1,14 @@
 """Jittable image augmentation on device, random per example through PRNG keys.
 
+``config.data.augment`` of images-only tasks is read in one place:
+:data:`FIELDS` lists every field (name, default, comment) and
+``parse(cfg)`` checks a config into a frozen :class:`AugmentSettings`;
+``build(settings)`` gives the per-example random ops ``fn(images, rng)``,
+``build_mix(settings, num_classes)`` the batch-level Mixup/CutMix
+``fn(batch, rng) -> batch`` (or None), ``build_normalizer(settings, stats)``
+the featurewise normalisation. Tasks whose targets move with the pixels
+(boxes, masks) read their own fields through ``task.make_augment``.
+
 Every op is a pure, jitted ``fn(images (B, H, W, C) float, rng) -> images``:
 the key is split into one key per example and the op is vmapped over
 examples, so the same key gives the same output. Settings are static
@@ -21,7 +30,13 @@ of Keras' ``ImageDataGenerator`` (plus a few of its layers'):
 - photometric, on [0, 1] images and clipped back to [0, 1]: ``brightness``
   (add U(-b, b)), ``contrast`` (scale about the image mean by U(1-c, 1+c)),
   ``tint`` (add U(-t, t) per channel), ``blur_sigma`` (Gaussian blur with
-  sigma U(0, s)).
+  sigma U(0, s));
+- ``rand_augment_ops`` N > 0 / ``rand_augment_magnitude`` M:
+  torchvision's RandAugment (``cnnlab.data.randaugment``, nearest
+  resampling), uncovered pixels filled with ``cval`` (0: black);
+- ``mixup_alpha``, ``cutmix_alpha``, ``mix_prob``, ``mix_switch_prob``:
+  timm's Mixup/CutMix over the batch (``cnnlab.data.mixing``), through
+  ``build_mix`` since they also change the targets.
 
 Featurewise normalisation (``featurewise_center``,
 ``featurewise_std_normalization``) is not random and applies to eval images
@@ -30,6 +45,7 @@ std, and ``build_normalizer(config, stats)`` returns ``fn(images)``.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Callable
@@ -45,10 +61,7 @@ INTERPOLATIONS = {"bilinear": 1, "nearest": 0}
 # jnp.pad modes that match map_coordinates' fill modes (scipy naming -> numpy naming).
 _PAD_MODES = {"nearest": "edge", "constant": "constant", "reflect": "symmetric", "wrap": "wrap", "mirror": "reflect"}
 AFFINE_FIELDS = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range")
-RANDOM_FIELDS = AFFINE_FIELDS + (
-    "horizontal_flip", "vertical_flip", "fill_mode", "cval", "interpolation", "crop_padding",
-    "brightness", "contrast", "tint", "blur_sigma",
-)
+MIX_FIELDS = ("mixup_alpha", "cutmix_alpha", "mix_prob", "mix_switch_prob")
 NORMALIZE_FIELDS = ("featurewise_center", "featurewise_std_normalization", "mean", "std")
 
 
@@ -301,59 +314,180 @@ def random_blur(images: jax.Array, rng: jax.Array, *, sigma: float) -> jax.Array
 
 
 # --------------------------------------------------------------------------
-# Composition.
+# The configuration: every field of config.data.augment for images-only tasks.
+
+# (name, default, comment): the one table of images-augmentation fields.
+FIELDS = (
+    ("rotation_range", 0.0, "random rotation U(-r, r) degrees, positive = counter-clockwise"),
+    ("width_shift_range", 0.0, "random horizontal shift: a fraction of the width if < 1, else pixels"),
+    ("height_shift_range", 0.0, "random vertical shift: a fraction of the height if < 1, else pixels"),
+    ("shear_range", 0.0, "random shear U(-s, s) degrees"),
+    ("zoom_range", 0.0, "zoom in [1 - z, 1 + z], or a (low, high) pair; > 1 shows more of the image"),
+    ("fill_mode", "nearest", "pixels from outside the image: nearest | constant | reflect | wrap | mirror"),
+    ("cval", 0.0, "fill value of fill_mode 'constant', and of RandAugment's uncovered pixels"),
+    ("interpolation", "bilinear", "resampling of the affine warp: bilinear | nearest"),
+    ("horizontal_flip", False, "mirror left-right with probability 1/2"),
+    ("vertical_flip", False, "mirror up-down with probability 1/2"),
+    ("crop_padding", 0, "pad by p pixels (by fill_mode), crop back at a random offset (0: off)"),
+    ("brightness", 0.0, "add U(-b, b) to every pixel of an image"),
+    ("contrast", 0.0, "scale about each channel's mean by U(1 - c, 1 + c)"),
+    ("tint", 0.0, "add U(-t, t) per channel"),
+    ("blur_sigma", 0.0, "Gaussian blur with sigma U(0, s) pixels"),
+    ("rand_augment_ops", 0, "RandAugment: random ops per image, torchvision's num_ops (0: off)"),
+    ("rand_augment_magnitude", 9, "RandAugment: magnitude bin 0..30 of 31 (torchvision's default 9)"),
+    ("mixup_alpha", 0.0, "Mixup: lambda ~ Beta(a, a), classification only (0: off)"),
+    ("cutmix_alpha", 0.0, "CutMix: lambda ~ Beta(a, a), classification only (0: off)"),
+    ("mix_prob", 1.0, "probability that a batch is mixed at all (Mixup or CutMix)"),
+    ("mix_switch_prob", 0.5, "probability of CutMix rather than Mixup when both alphas are > 0"),
+    ("featurewise_center", False, "subtract the training set's per-channel mean (train and eval images)"),
+    ("featurewise_std_normalization", False, "divide by the training set's per-channel std (train and eval)"),
+    ("mean", None, "per-channel mean for featurewise_center (None: computed from the training split)"),
+    ("std", None, "per-channel std for featurewise_std_normalization (None: computed from the training split)"),
+)
+DEFAULTS = {name: default for name, default, _ in FIELDS}
+# The fields of build()'s per-example random ops: all but Mixup/CutMix and normalisation.
+RANDOM_FIELDS = tuple(name for name in DEFAULTS if name not in MIX_FIELDS + NORMALIZE_FIELDS)
+RAND_AUGMENT_BINS = 31  # torchvision's num_magnitude_bins
+
+AugmentSettings = dataclasses.make_dataclass(
+    "AugmentSettings", [(name, object, dataclasses.field(default=default)) for name, default, _ in FIELDS],
+    frozen=True)
+AugmentSettings.__module__ = __name__
+AugmentSettings.__doc__ = (
+    "Every field of config.data.augment (images-only tasks), filled from FIELDS' defaults and checked: "
+    "frozen and hashable, so settings are static under jit. Build it with parse(cfg).")
 
 
-def _fields(config) -> dict:
-    if config is None:
-        return {}
-    items = config.items() if hasattr(config, "items") else dict(config).items()
-    fields = {key: value for key, value in items}
-    unknown = sorted(set(fields) - set(RANDOM_FIELDS) - set(NORMALIZE_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown augment fields {unknown}: known are {sorted(RANDOM_FIELDS + NORMALIZE_FIELDS)}.")
-    return fields
+def _where(name: str) -> str:
+    return f"config.data.augment.{name}"
 
 
-def _nonnegative(fields: dict, key: str) -> float:
-    value = float(fields.get(key) or 0.0)
-    if value < 0:
-        raise ValueError(f"augment.{key} must be >= 0, got {value}.")
+def _number(name: str, value, *, low: float | None = 0.0, high: float | None = None) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{_where(name)} must be a number, got {value!r}.") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{_where(name)} must be {bounds}, got {value!r}.")
+    return number
+
+
+def _integer(name: str, value, *, low: int = 0, high: int | None = None) -> int:
+    number = _number(name, value, low=low, high=high)
+    if number != int(number):
+        raise ValueError(f"{_where(name)} must be a whole number, got {value!r}.")
+    return int(number)
+
+
+def _choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{_where(name)} must be one of {tuple(choices)}, got {value!r}.")
     return value
 
 
-def build(config) -> AugmentFn:
-    """``fn(images, rng) -> images`` applying the configured ops in a fixed order.
+def _channels(name: str, value):
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in np.ravel(np.asarray(value, np.float64)))
+    except (TypeError, ValueError):
+        raise ValueError(f"{_where(name)} must be per-channel numbers, got {value!r}.") from None
 
-    Order: flips, affine warp, padded crop, brightness, contrast, tint, blur.
-    A None or empty config (or all-zero ranges) gives :func:`identity`.
+
+def _zoom(value):
+    if np.ndim(value) == 0:
+        zoom = _number("zoom_range", value)
+    else:
+        try:
+            zoom = tuple(float(z) for z in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{_where('zoom_range')} must be a number or a (low, high) pair, got {value!r}.") from None
+        if len(zoom) != 2:
+            raise ValueError(f"{_where('zoom_range')} must be a number or a (low, high) pair, got {value!r}.")
+    try:
+        _zoom_bounds(zoom)
+    except ValueError as e:
+        raise ValueError(f"{_where('zoom_range')}: {e}") from None
+    return zoom
+
+
+_NONNEGATIVE = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "brightness", "contrast",
+                "tint", "blur_sigma", "mixup_alpha", "cutmix_alpha")
+_FLAGS = ("horizontal_flip", "vertical_flip", "featurewise_center", "featurewise_std_normalization")
+
+
+def parse(cfg) -> AugmentSettings:
+    """The checked settings of ``config.data.augment`` (a mapping, ConfigDict, None or AugmentSettings).
+
+    Missing fields and fields set to None take FIELDS' defaults; an unknown
+    field or a bad value raises ValueError naming it.
     """
-    fields = _fields(config)
-    fill_mode = fields.get("fill_mode") or "nearest"
-    if fill_mode not in FILL_MODES:
-        raise ValueError(f"augment.fill_mode must be one of {FILL_MODES}, got {fill_mode!r}.")
-    interpolation = fields.get("interpolation") or "bilinear"
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"augment.interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}.")
-    cval = float(fields.get("cval") or 0.0)
+    if isinstance(cfg, AugmentSettings):
+        return cfg
+    if cfg is None:
+        return AugmentSettings()
+    if hasattr(cfg, "to_dict"):
+        cfg = cfg.to_dict()
+    items = dict(cfg.items() if hasattr(cfg, "items") else cfg)
+    unknown = sorted(set(items) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown augment fields {unknown} in config.data.augment: known are {sorted(DEFAULTS)} "
+                         f"(box and mask tasks take their own fields through task.make_augment).")
+    fields = {name: DEFAULTS[name] if items.get(name) is None else items[name] for name in DEFAULTS}
+    for name in _NONNEGATIVE:
+        fields[name] = _number(name, fields[name])
+    for name in _FLAGS:
+        fields[name] = bool(fields[name])
+    fields["cval"] = _number("cval", fields["cval"], low=None)
+    fields["zoom_range"] = _zoom(fields["zoom_range"])
+    fields["fill_mode"] = _choice("fill_mode", fields["fill_mode"], FILL_MODES)
+    fields["interpolation"] = _choice("interpolation", fields["interpolation"], tuple(INTERPOLATIONS))
+    fields["crop_padding"] = _integer("crop_padding", fields["crop_padding"])
+    fields["rand_augment_ops"] = _integer("rand_augment_ops", fields["rand_augment_ops"])
+    fields["rand_augment_magnitude"] = _integer("rand_augment_magnitude", fields["rand_augment_magnitude"],
+                                                high=RAND_AUGMENT_BINS - 1)
+    fields["mix_prob"] = _number("mix_prob", fields["mix_prob"], high=1.0)
+    fields["mix_switch_prob"] = _number("mix_switch_prob", fields["mix_switch_prob"], high=1.0)
+    fields["mean"] = _channels("mean", fields["mean"])
+    fields["std"] = _channels("std", fields["std"])
+    return AugmentSettings(**fields)
+
+
+# --------------------------------------------------------------------------
+# Composition.
+
+
+def build(settings_or_cfg) -> AugmentFn:
+    """``fn(images, rng) -> images`` applying the configured random ops in a fixed order.
+
+    Order: flips, affine warp, padded crop, RandAugment, brightness, contrast,
+    tint, blur. Takes :func:`parse`'s settings or a config (parsed here);
+    normalisation and Mixup/CutMix fields are not its business (see
+    :func:`build_normalizer`, :func:`build_mix`). A None or empty config (or
+    all-zero ranges) gives :func:`identity`.
+    """
+    s = parse(settings_or_cfg)
     ops: list[Callable] = []
-    horizontal, vertical = bool(fields.get("horizontal_flip")), bool(fields.get("vertical_flip"))
+    horizontal, vertical = s.horizontal_flip, s.vertical_flip
     if horizontal or vertical:
         ops.append(lambda x, k: random_flip(x, k, horizontal=horizontal, vertical=vertical))
-    zoom = fields.get("zoom_range") or 0.0
-    zoom_bounds = _zoom_bounds(zoom)
-    affine = {key: _nonnegative(fields, key) for key in AFFINE_FIELDS if key != "zoom_range"}
+    zoom_bounds = _zoom_bounds(s.zoom_range)
+    affine = {key: getattr(s, key) for key in AFFINE_FIELDS if key != "zoom_range"}
     if any(affine.values()) or zoom_bounds != (1.0, 1.0):
-        ops.append(lambda x, k: random_affine(x, k, zoom_range=zoom_bounds, fill_mode=fill_mode, cval=cval,
-                                              interpolation=interpolation, **affine))
-    padding = int(fields.get("crop_padding") or 0)
-    if padding < 0:
-        raise ValueError(f"augment.crop_padding must be >= 0, got {padding}.")
-    if padding:
-        ops.append(lambda x, k: random_crop(x, k, padding=padding, fill_mode=fill_mode, cval=cval))
+        ops.append(lambda x, k: random_affine(x, k, zoom_range=zoom_bounds, fill_mode=s.fill_mode, cval=s.cval,
+                                              interpolation=s.interpolation, **affine))
+    if s.crop_padding:
+        ops.append(lambda x, k: random_crop(x, k, padding=s.crop_padding, fill_mode=s.fill_mode, cval=s.cval))
+    if s.rand_augment_ops:
+        from cnnlab.data import randaugment
+
+        ops.append(lambda x, k: randaugment.rand_augment(
+            x, k, num_ops=s.rand_augment_ops, magnitude=s.rand_augment_magnitude,
+            num_magnitude_bins=RAND_AUGMENT_BINS, fill=s.cval))
     for key, op, name in ((("brightness", random_brightness, "delta"), ("contrast", random_contrast, "factor"),
                            ("tint", random_tint, "delta"), ("blur_sigma", random_blur, "sigma"))):
-        value = _nonnegative(fields, key)
+        value = getattr(s, key)
         if value:
             ops.append(lambda x, k, op=op, name=name, value=value: op(x, k, **{name: value}))
     if not ops:
@@ -367,6 +501,18 @@ def build(config) -> AugmentFn:
         return images
 
     return augment
+
+
+def build_mix(settings_or_cfg, num_classes: int) -> Callable[[dict, jax.Array], dict] | None:
+    """``fn(batch, rng) -> batch`` of Mixup/CutMix (:func:`cnnlab.data.mixing.mix`), or None when both
+    alphas are 0. The batch gains ``target`` (B, num_classes); label smoothing is the task's."""
+    s = parse(settings_or_cfg)
+    if not (s.mixup_alpha or s.cutmix_alpha):
+        return None
+    from cnnlab.data import mixing
+
+    return functools.partial(mixing.mix, num_classes=int(num_classes), mixup_alpha=s.mixup_alpha,
+                             cutmix_alpha=s.cutmix_alpha, mix_prob=s.mix_prob, switch_prob=s.mix_switch_prob)
 
 
 # --------------------------------------------------------------------------
@@ -422,11 +568,11 @@ def build_normalizer(config, stats: tuple | None = None) -> Callable[[jax.Array]
     Statistics come from ``stats=(mean, std)`` (see :func:`featurewise_stats`)
     or from ``config.mean``/``config.std``. Apply it to train and eval images.
     """
-    fields = _fields(config)
-    center, scale = bool(fields.get("featurewise_center")), bool(fields.get("featurewise_std_normalization"))
+    s = parse(config)
+    center, scale = s.featurewise_center, s.featurewise_std_normalization
     if not (center or scale):
         return lambda images: images
-    mean, std = stats if stats is not None else (fields.get("mean"), fields.get("std"))
+    mean, std = stats if stats is not None else (s.mean, s.std)
     if (center and mean is None) or (scale and std is None):
         raise ValueError(
             "featurewise normalisation needs the training set's statistics: pass "
