@@ -49,10 +49,33 @@ def check_config_args(argv, flag_name: str = "config") -> None:
         config = module["get_config"](arg) if arg else module["get_config"]()
     except Exception as e:  # the config file itself is broken
         _fail(f"could not load {file_path}: {type(e).__name__}: {e}")
+    names = {}  # the model and task the command names (an override of .name counts)
+    for section in ("model", "task"):
+        names[section] = config[section].get("name") if section in config else None
+        for item in overrides:
+            if item.startswith(f"{section}.name="):
+                names[section] = item.split("=", 1)[1].strip("'\"")
     for item in overrides:
         key = item.split("=", 1)[0]
         node = config
         parts = key.split(".")
+        if len(parts) == 3 and parts[:2] == ["data", "augment"] and "data" in config:
+            from cnnlab.train.defaults import augment_fields
+            augment = config.data.get("augment")
+            if augment is None and parts[2] in augment_fields():
+                _fail(f"--{flag_name}.{item}: the config file {file_path} has no data.augment "
+                      f"section to add {parts[2]!r} to (a task's augmentation is off without one); "
+                      f"give the config `c.data.augment = ml_collections.ConfigDict()` first.")
+            if parts[2] not in augment and parts[2] in augment_fields():
+                continue  # an augmentation field the config leaves at its default
+        if len(parts) == 2 and parts[0] in names and parts[1] not in config[parts[0]]:
+            from cnnlab.train.defaults import options
+            known = options(parts[0], names[parts[0]])
+            if parts[1] in known:
+                continue  # an option of the named model or task that the config leaves at its default
+            _fail(f"unknown config field `{flag_name}.{key}` (in --{flag_name}.{item}): "
+                  f"{parts[0]} {names[parts[0]]!r} has no option {parts[1]!r}; its options are: "
+                  f"{', '.join(sorted(set(known) | set(config[parts[0]].keys())))}.")
         for i, part in enumerate(parts):
             fields = list(node.keys()) if hasattr(node, "keys") else []
             if part not in fields:

@@ -13,7 +13,8 @@ import cnnlab  # noqa: F401  (sets XLA flags before jax starts)
 from cnnlab import cli
 from cnnlab.experiments import sweep
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the runs and the sweep tables.")
 _SWEEP = flags.DEFINE_string("sweep", None, "field=v1,v2,... e.g. optim.lr=0.1,0.01,0.001.")
 _SEEDS = flags.DEFINE_string("seeds", "0", "Seeds, comma separated, e.g. 0,1,2.")

@@ -16,7 +16,8 @@ import cnnlab  # noqa: F401  (sets XLA flags before jax starts)
 from cnnlab import cli
 from cnnlab.train import distributed, loop
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, figures).")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Join a multi-process job (jax.distributed.initialize) first.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (default: from the cluster's environment).")

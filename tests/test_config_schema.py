@@ -1,5 +1,6 @@
 """The one config schema: every optim/train field settable from the command line, with its
 default and comment printed by --show_config, and the optim fields reaching the optimizer."""
+import os
 import subprocess
 
 import jax.numpy as jnp
@@ -15,7 +16,7 @@ NEW_VALUES = {
     "optim.b1": 0.5, "optim.b2": 0.9, "optim.eps": 1e-8, "optim.rho": 0.5,
     "optim.weight_decay": 0.1, "optim.schedule": "step", "optim.decay": 0.5,
     "optim.decay_rate": 0.5, "optim.decay_steps": 2, "optim.warmup_steps": 5,
-    "optim.clip_norm": 0.01, "optim.freeze": ("w",),
+    "optim.clip_norm": 0.01, "optim.freeze": ("w",), "optim.decay_exclude": ("w",),
     "train.epochs": 3, "train.steps": 7, "train.batch_size": 8, "train.eval_batch_size": 4,
     "train.seed": 5, "train.parallel": "pmap", "train.dtype": "bfloat16", "train.log_every": 2,
     "train.eval_every": 3, "train.checkpoint_every": 4, "train.keep_checkpoints": 5,
@@ -23,6 +24,8 @@ NEW_VALUES = {
     "train.early_stopping.metric": "val/loss", "train.early_stopping.patience": 2,
     "train.early_stopping.mode": "min", "train.early_stopping.min_delta": 0.01,
     "train.curves": False, "train.phases": ({"epochs": 1, "lr": 0.1},),
+    "train.grad_accum_steps": 2, "train.ema_decay": 0.99, "train.ema_warmup": False,
+    "train.tensorboard": True, "train.profile": 2, "train.profile_start": 4,
 }
 
 
@@ -65,11 +68,11 @@ def test_unknown_fields_are_rejected_with_the_known_names(capsys):
 
 
 def _update(cfg, step=0, grads=1.0, params=1.0, total=30):
-    p = {"w": jnp.full((3,), params), "b": jnp.full((3,), params)}
+    p = {"w": jnp.full((3, 3), params), "b": jnp.full((3,), params)}  # a kernel and a bias
     tx = optim.make_optimizer(cfg, p, total)
     state = tx.init(p)
     for t in range(step + 1):  # gradients that change sign and size, so moments matter
-        g = {"w": jnp.full((3,), grads * (-2.0) ** t), "b": jnp.full((3,), grads * (-2.0) ** t)}
+        g = {"w": jnp.full((3, 3), grads * (-2.0) ** t), "b": jnp.full((3,), grads * (-2.0) ** t)}
         updates, state = tx.update(g, state, p)
     return np.asarray(updates["w"])
 
@@ -84,6 +87,7 @@ def _update(cfg, step=0, grads=1.0, params=1.0, total=30):
     ("decay_steps", {"name": "sgd", "schedule": "step"}),
     ("warmup_steps", {"name": "sgd"}), ("clip_norm", {"name": "sgd"}),
     ("freeze", {"name": "sgd"}), ("name", {"name": "adam"}),
+    ("decay_exclude", {"name": "sgd", "weight_decay": 0.1}),
 ])
 def test_every_optim_field_reaches_the_optimizer(field, base):
     """Setting the field changes the update of step 3 (eps=1e-8 included)."""
@@ -104,3 +108,58 @@ def test_show_config_prints_every_field_with_its_default_and_comment():
     assert "train.steps = None  # total steps; overrides epochs (None: epochs x steps per epoch)" in lines
     for path, _, _ in defaults.FIELDS:
         assert any(line.startswith(path + " = ") for line in lines), path
+
+
+def test_every_train_field_reaches_the_run(tmp_path, monkeypatch):
+    """One tiny run with every train field (but epochs, which steps overrides, and phases, see
+    test_train_phases) away from its default; each one's effect is checked where it lands."""
+    import jax
+    from cnnlab.train import loop, parallel
+    from train_helpers import tiny_config
+
+    seen = {"splits": []}
+    create, split_data, create_state = parallel.create, loop._split_data, loop.create_state
+
+    def spy_create(mode, model, task, augment=None, input_fn=None, options=None):
+        seen.update(mode=mode, options=options, dtype=model.dtype)
+        return create(mode, model, task, augment, input_fn, options)
+
+    def spy_split(config, split, batch_size, train, seed):
+        seen["splits"].append((split, batch_size, seed))
+        return split_data(config, split, batch_size, train, seed)
+
+    def spy_state(model, tx_fn, sample, rng, ema=False):
+        seen.update(rng=np.asarray(jax.random.key_data(rng)), ema=ema)
+        return create_state(model, tx_fn, sample, rng, ema=ema)
+
+    monkeypatch.setattr(loop.parallel, "create", spy_create)
+    monkeypatch.setattr(loop, "_split_data", spy_split)
+    monkeypatch.setattr(loop, "create_state", spy_state)
+    values = {k.split(".", 1)[1]: v for k, v in NEW_VALUES.items()
+              if k.startswith("train.") and not k.startswith("train.early_stopping")
+              and k not in ("train.phases", "train.epochs")}
+    values.update(checkpoint_every=2, early_stopping=dict(
+        metric="val/loss", patience=2, mode="min", min_delta=10.0))  # nothing counts as better
+    config = tiny_config()
+    config.train.update(values)
+    result = loop.run(config, str(tmp_path), verbose=False)
+
+    assert seen["mode"] == "pmap" and np.dtype(seen["dtype"]) == np.dtype(jnp.bfloat16)
+    assert seen["options"].grad_accum_steps == 2 and seen["options"].ema_decay == 0.99
+    assert seen["options"].ema_warmup is False and seen["ema"] is True
+    assert ("train", 8, 5) in seen["splits"] and ("validation", 4, 5) in seen["splits"]
+    np.testing.assert_array_equal(seen["rng"], jax.random.key_data(jax.random.PRNGKey(5)))
+    # evaluations at 3 and 6, early stop (patience 2) at the 7th and last step
+    assert result["step"] == 7 and result["status"] == "early_stopped"
+    records = loop.MetricsLog(str(tmp_path / "metrics.jsonl")).read()
+    assert [r["step"] for r in records if "train/loss" in r] == [2, 3, 4, 6, 7]  # log_every=2
+    evals = {r["step"]: r["val/loss"] for r in records if "val/loss" in r}
+    assert sorted(evals) == [3, 6, 7] and all("val_ema/loss" in r for r in records if "val/loss" in r)
+    assert records[0]["epoch"] == pytest.approx(2 / 12)  # 96 examples in batches of 8
+    ckpts = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
+    assert ckpts == [2, 4, 6, 7]  # keep_checkpoints=5 keeps them all
+    best = [int(s) for s in os.listdir(tmp_path / "best") if s.isdigit()]
+    assert best == [min(evals, key=evals.get)]  # best_metric=val/loss, best_mode=min
+    assert not (tmp_path / "curves.png").exists()  # curves=False
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
+    assert (tmp_path / "profile").is_dir()  # profile=2 from profile_start=4

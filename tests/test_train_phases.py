@@ -75,7 +75,7 @@ def test_two_phase_run_freezes_then_finetunes_and_resumes_across_the_boundary(tm
     # Fresh initial weights of the same seed, as the loop makes them.
     train = loop._split_data(config, "train", 16, True, 0)
     model, _ = loop.build_model_and_task(config, train.info)
-    _, tx_fn = loop.optimizer_fn(config, train.steps_per_epoch)
+    _, tx_fn, _ = loop.optimizer_fn(config, train.steps_per_epoch)
     init = create_state(model, tx_fn, np.zeros((1, 16, 16, 3), np.float32), jax.random.PRNGKey(0))
     from cnnlab.train.checkpoint import Checkpointer
     ckpt = Checkpointer(str(full))

@@ -34,7 +34,8 @@ class CheckpointError(RuntimeError):
 
 
 def _to_tree(state: TrainState) -> dict:
-    return {f: getattr(state, f) for f in _FIELDS}
+    fields = _FIELDS + (("ema_params", "ema_batch_stats") if state.has_ema else ())
+    return {f: getattr(state, f) for f in fields}
 
 
 def _local(x):

@@ -47,6 +47,8 @@ FIELDS = (
     ("optim.warmup_steps", 0, "linear warm-up from 0 before the schedule"),
     ("optim.clip_norm", 0.0, "clip gradients to this global norm (0: off)"),
     ("optim.freeze", (), "regexes of parameter paths that get zero updates"),
+    ("optim.decay_exclude", _auto(tuple),
+     "regexes of parameter paths spared weight decay (None: biases and norm scales, all 1-D)"),
 
     ("train.epochs", 1, "passes over the training split"),
     ("train.steps", _auto(int), "total steps; overrides epochs (None: epochs x steps per epoch)"),
@@ -65,7 +67,13 @@ FIELDS = (
     ("train.early_stopping.patience", 0, "evaluations without improvement before stopping (0: off)"),
     ("train.early_stopping.mode", "max", "max | min"),
     ("train.early_stopping.min_delta", 0.0, "smallest change that counts as an improvement"),
+    ("train.grad_accum_steps", 1, "micro-batches per update (batch_size / k each; same update)"),
+    ("train.ema_decay", 0.0, "EMA of params and BatchNorm statistics, evaluated as val_ema/ (0: off)"),
+    ("train.ema_warmup", True, "EMA decay min(d, (1 + t) / (10 + t)) at update t"),
     ("train.curves", True, "draw curves.png at the end"),
+    ("train.tensorboard", False, "also write TensorBoard event files into <workdir>/tensorboard"),
+    ("train.profile", 0, "steps to trace with jax.profiler into <workdir>/profile (0: off)"),
+    ("train.profile_start", 3, "first traced step (after the first steps' compilation)"),
     ("train.phases", (), "freeze-then-finetune phases: dicts of epochs/steps, lr, freeze"),
 )
 
@@ -108,13 +116,70 @@ def _leaves(node, prefix=""):
             yield path, value
 
 
+# Options of the named model the loop sets itself (from config.train.dtype).
+_LOOP_SET = {"model": ("dtype",), "task": ("keys",)}
+
+
+def options(section: str, name) -> dict:
+    """{option: default} of the model (`section='model'`) or task named `name`: the fields
+    config.model / config.task may hold beside `name`. {} for an unknown name."""
+    try:
+        if section == "model":
+            from cnnlab.models import registry
+            found = registry.option_defaults(name)
+        else:
+            import dataclasses
+            from cnnlab.tasks import base
+            cls = base._REGISTRY[name]
+            found = {f.name: (None if f.default is dataclasses.MISSING else f.default)
+                     for f in dataclasses.fields(cls) if f.init}
+    except (KeyError, ValueError, TypeError):
+        return {}
+    found = {k: v for k, v in found.items() if k not in _LOOP_SET[section]}
+    if "num_classes" in found:
+        found["num_classes"] = None  # automatic: the dataset's number of classes
+    return found
+
+
+def augment_fields() -> set:
+    """Every field name config.data.augment may hold: the images-only augmentation's, and the
+    joint ones of box and mask targets (detection, localization, segmentation)."""
+    from cnnlab.data import augment, box_augment
+    names = {name for name, _, _ in augment.FIELDS} | set(box_augment.FIELDS)
+    try:
+        from cnnlab.data import mask_augment
+        names |= set(mask_augment.AUGMENT_FIELDS)
+    except ImportError:  # older layout: the fields live beside the segmentation task
+        from cnnlab.tasks import segmentation
+        names |= set(segmentation.AUGMENT_FIELDS)
+    return names
+
+
+def addable(config, key: str) -> bool:
+    """Whether the dotted `key`, absent from `config`, is a field it may gain: an option of the
+    model or task the config names, or a data.augment field."""
+    parts = key.split(".")
+    if len(parts) == 2 and parts[0] in ("model", "task") and parts[0] in config:
+        return parts[1] in options(parts[0], config[parts[0]].get("name"))
+    if len(parts) == 3 and parts[:2] == ["data", "augment"]:
+        return parts[2] in augment_fields()
+    return False
+
+
 def describe(config: ml_collections.ConfigDict) -> str:
-    """Every leaf of `config` with its value and, where the schema has one, its comment."""
+    """Every leaf of `config` with its value and, where the schema has one, its comment; then
+    the options of the named model and task the config leaves at their defaults."""
     comments = field_comments()
     lines = []
     for path, value in _leaves(config):
         note = comments.get(path, "")
         lines.append(f"{path} = {value!r}" + (f"  # {note}" if note else ""))
+    for section in ("model", "task"):
+        name = config[section].get("name") if section in config else None
+        for key, value in sorted(options(section, name).items()):
+            if key not in config[section]:
+                lines.append(f"{section}.{key} = {value!r}  # option of {section} {name!r}, "
+                             f"default (set with --config.{section}.{key}=...)")
     return "\n".join(lines)
 
 

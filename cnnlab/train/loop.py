@@ -9,12 +9,13 @@ the data order is a function of (seed, epoch), per-step randomness is
 step, key) is restored bit for bit.
 """
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import signal
 import time
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import jax
 import ml_collections
@@ -23,11 +24,15 @@ import numpy as np
 from cnnlab import data as data_lib
 from cnnlab import models, tasks
 from cnnlab.train import config_check, defaults, distributed, parallel
+from cnnlab.train import inputs as inputs_lib
+from cnnlab.train import optim as optim_lib
 from cnnlab.train.checkpoint import Checkpointer
-from cnnlab.train.inputs import build_input_fn
-from cnnlab.train.logs import Console, MetricsLog, format_metrics
-from cnnlab.train.optim import make_optimizer, make_phased_optimizer, phase_steps
-from cnnlab.train.state import create_state
+from cnnlab.train.logs import METRICS_FILE, Console, MetricsLog, format_metrics, writers
+from cnnlab.train.optim import (make_optimizer, make_phased_optimizer, make_schedule,
+                                phase_steps, phased_schedule)
+from cnnlab.train.profiling import StepProfiler
+from cnnlab.train.state import TrainState, create_state
+from cnnlab.train.step import STEP_STATS, StepOptions
 
 
 class TrainingError(RuntimeError):
@@ -96,57 +101,48 @@ def build_model_and_task(config, info):
     return model, task
 
 
-def _evaluate(par, state, dataset, task) -> dict:
-    """Metric values of `task` over a whole split (every example once).
-
-    Tasks whose metrics decompose into sums (accuracy, confusion matrices)
-    accumulate on device; tasks with `eval_outputs`/`host_evaluate` (detection
-    mAP) bring every batch's predictions to the host and score them there.
-    """
-    if task.host_metrics:
-        acc = task.host_init()
-        for batch in dataset.epoch(0):
-            outputs = par.fetch_outputs(par.eval_outputs(state, par.put_batch(batch)))
-            acc = task.host_update(acc, outputs, batch)
-        return task.host_finalize(acc)
-    acc = None
-    for batch in dataset.epoch(0):
-        sums = par.eval_step(state, par.put_batch(batch))
-        acc = sums if acc is None else par.accumulate(acc, sums)
-    return task.finalize(par.fetch(acc)) if acc is not None else {}
-
-
 def batch_augment(config, task):
     """The on-device augmentation of `config.data.augment` as fn(batch, rng) -> batch.
 
-    Tasks whose targets move with the pixels (boxes, masks) provide
-    `task.make_augment(cfg)`; otherwise the images-only augmentation of
-    `cnnlab.data.augment` is applied to `batch['image']`.
+    Tasks whose targets move with the pixels (boxes, masks) provide it
+    (`task.make_augment`); otherwise the images-only augmentation of
+    `cnnlab.data.augment` (with RandAugment) is applied to `batch['image']`,
+    then Mixup/CutMix, which adds the mixed targets `batch['target']`.
     """
     cfg = config.data.get("augment", None)
-    fields = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
     joint = task.make_augment(cfg)
     if joint is not None:
         return joint
-    random_fields = {k: v for k, v in fields.items() if k not in data_lib.augment.NORMALIZE_FIELDS}
-    images_fn = data_lib.augment.build(random_fields)
+    settings = data_lib.augment.parse(cfg)
+    images_fn = data_lib.augment.build(settings)
+    mix_fn = data_lib.augment.build_mix(settings, getattr(task, "num_classes", 0))
+    if mix_fn is not None and config.task.name != "classification":
+        raise TrainingError(
+            f"config.data.augment mixup_alpha/cutmix_alpha mix the labels of classification; "
+            f"task {config.task.name!r} takes no mixed targets: set both to 0.")
 
     def augment(batch, rng):
-        batch["image"] = images_fn(batch["image"], rng)
-        return batch
+        if mix_fn is None:
+            batch["image"] = images_fn(batch["image"], rng)
+            return batch
+        image_rng, mix_rng = jax.random.split(rng)
+        batch["image"] = images_fn(batch["image"], image_rng)
+        return mix_fn(batch, mix_rng)
 
     return augment
 
 
 def optimizer_fn(config, steps_per_epoch: int):
-    """(total steps, fn(params) -> optax transformation) for the run's config."""
+    """(total steps, fn(params) -> optax transformation, learning-rate schedule)."""
     tc = config.train
     phases = [dict(p) for p in (tc.phases or ())]
     if phases:
         total = sum(phase_steps(phases, steps_per_epoch))
-        return total, lambda p: make_phased_optimizer(config.optim, phases, p, steps_per_epoch)
+        return (total, lambda p: make_phased_optimizer(config.optim, phases, p, steps_per_epoch),
+                phased_schedule(config.optim, phases, steps_per_epoch))
     total = int(tc.steps or 0) or int(tc.epochs) * steps_per_epoch
-    return total, lambda p: make_optimizer(config.optim, p, total)
+    return total, lambda p: make_optimizer(config.optim, p, total), make_schedule(
+        optim_lib.complete(config.optim), total)
 
 
 def _load_init_weights(config, state, console):
@@ -174,8 +170,9 @@ def _load_init_weights(config, state, console):
     prefix = "backbone" if config.model.name == "transfer" else None
     variables = pretrained.load_weights(state.variables(), path, model_name, prefix=prefix)
     console.line(f"initialised {prefix or 'model'} weights from {path}")
-    return state.replace(params=variables["params"],
-                         batch_stats=variables.get("batch_stats", state.batch_stats))
+    state = state.replace(params=variables["params"],
+                          batch_stats=variables.get("batch_stats", state.batch_stats))
+    return state.with_ema() if state.has_ema else state
 
 
 def _split_data(config, split, batch_size, train, seed):
@@ -185,6 +182,74 @@ def _split_data(config, split, batch_size, train, seed):
 
 def _prefixed(prefix, metrics):
     return {f"{prefix}/{k}": v for k, v in metrics.items()}
+
+
+def _check_workdir(workdir: str) -> None:
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise TrainingError(f"--workdir={workdir} is a file, not a directory: give a new or "
+                            f"existing run directory (checkpoints, logs and figures go there).")
+
+
+# ---------------------------------------------------------------------------
+# setup: what training, evaluation and restoring share.
+
+@dataclasses.dataclass
+class Experiment:
+    """Everything a config describes, built once: data, model, task, state, optimizer, inputs."""
+
+    config: ml_collections.ConfigDict
+    model: Any
+    task: Any
+    state: TrainState  # freshly initialised, on the host
+    data: Any  # the training split (training) or the split asked for (inference)
+    eval_data: Any
+    input_fn: Optional[Callable]
+    steps_per_epoch: int
+    total_steps: int
+    schedule: Callable
+
+
+def setup(config, workdir: Optional[str] = None, *, training: bool = True,
+          split: Optional[str] = None, batch_size: Optional[int] = None) -> Experiment:
+    """Builds the experiment of `config` for training (the training and eval splits) or, with
+    `training=False`, for inference on `split` batched by `batch_size` (defaults: the run's
+    test split, else its eval split; its eval batch size)."""
+    config_check.validate(config)
+    config = defaults.complete(config)
+    tc = config.train
+    seed = int(tc.seed)
+    if training:
+        data = _split_data(config, config.data.train_split, int(tc.batch_size), True, seed)
+        eval_batch = int(tc.eval_batch_size or tc.batch_size)
+        split = config.data.eval_split
+        eval_data = _split_data(config, split, eval_batch, False, seed) if split else None
+    else:
+        split = split or config.data.test_split or config.data.eval_split or "test"
+        data = _split_data(config, split, int(batch_size or tc.eval_batch_size or tc.batch_size),
+                           False, seed)
+        eval_data = None
+    info = data.info
+    model, task = build_model_and_task(config, info)
+    models.check_input_size(model, tuple(info.image_shape))
+    steps_per_epoch = data.steps_per_epoch if training else 1
+    total_steps, tx_fn, schedule = optimizer_fn(config, steps_per_epoch)
+    sample = np.zeros((1,) + tuple(info.image_shape), np.float32)
+    state = create_state(model, tx_fn, sample, jax.random.PRNGKey(seed), ema=tc.ema_decay > 0)
+    train_split = lambda: (data if training else _split_data(
+        config, config.data.train_split, data.batch_size, True, seed))
+    stats = inputs_lib.normalization_stats(config, workdir, train_split,
+                                           save=training and jax.process_index() == 0)
+    return Experiment(config, model, task, state, data, eval_data,
+                      inputs_lib.build_input_fn(config, stats), steps_per_epoch, total_steps, schedule)
+
+
+# ---------------------------------------------------------------------------
+# The parts of a run.
+
+def due(step: int, every: int, total: int) -> bool:
+    """The one rule for periodic actions (log, evaluate, checkpoint): every `every` steps and at
+    the last step."""
+    return step % every == 0 or step == total
 
 
 class _EarlyStopping:
@@ -213,6 +278,138 @@ class _EarlyStopping:
         return {"early_best": self.best, "early_wait": self.wait}
 
 
+def _evaluate(par, state, dataset, task) -> dict:
+    """Metric values of `task` over a whole split (every example once).
+
+    Tasks whose metrics decompose into sums (accuracy, confusion matrices)
+    accumulate on device; tasks with `host_metrics` (detection mAP) fold each
+    batch's predictions into a small host accumulator and score it at the end.
+    """
+    if task.host_metrics:
+        acc = task.host_init()
+        for batch in dataset.epoch(0):
+            outputs = par.fetch_outputs(par.eval_outputs(state, par.put_batch(batch)))
+            acc = task.host_update(acc, outputs, batch)
+        return task.host_finalize(acc)
+    acc = None
+    for batch in dataset.epoch(0):
+        sums = par.eval_step(state, par.put_batch(batch))
+        acc = sums if acc is None else par.accumulate(acc, sums)
+    return task.finalize(par.fetch(acc)) if acc is not None else {}
+
+
+def _evaluate_split(par, state, dataset, task, prefix) -> dict:
+    """`prefix/...` metrics of the weights, and `prefix_ema/...` of the EMA weights when kept."""
+    out = _prefixed(prefix, _evaluate(par, state, dataset, task))
+    if _has_ema(state):
+        out.update(_prefixed(f"{prefix}_ema", _evaluate(par, state.ema_view(), dataset, task)))
+    return out
+
+
+def _has_ema(state) -> bool:
+    return bool(jax.tree.leaves(state.ema_params))
+
+
+class _Run:
+    """The side of a run that outlives steps: checkpoints, logs, console, liveness."""
+
+    def __init__(self, exp: Experiment, workdir: str, verbose: bool, peer_timeout_s: float):
+        tc = exp.config.train
+        self.exp, self.workdir = exp, workdir
+        self.main = jax.process_index() == 0
+        self.ckpt = Checkpointer(workdir, keep=tc.keep_checkpoints, best_metric=tc.best_metric,
+                                 best_mode=tc.best_mode, training=True)
+        self.log = writers(workdir, tensorboard=bool(tc.tensorboard), enabled=self.main)
+        self.console = Console(exp.total_steps, enabled=verbose and self.main)
+        self.liveness = distributed.Liveness(distributed.exit_on_lost(workdir, peer_timeout_s),
+                                             stall_s=peer_timeout_s)
+        self.last_good = None
+        self.early = None
+        self.t_start = time.time()
+        self.fetched = (0, self.t_start)  # (step, time) of the last fetch of train sums
+
+    def write_config(self) -> None:
+        if self.main:
+            with open(os.path.join(self.workdir, "config.json"), "w") as f:
+                json.dump(self.exp.config.to_dict(), f, indent=2, sort_keys=True)
+
+    def resume_or_init(self, state, par):
+        """The newest intact checkpoint, or the fresh state with the config's initial weights."""
+        restored = self.ckpt.restore_latest(state, sharding=par.state_sharding)
+        meta = {}
+        if restored is not None:
+            state, meta, notes = restored
+            for note in notes:
+                self.console.line(f"warning: {note}")
+            written_by = meta.get("num_devices")
+            if written_by and written_by != jax.device_count():
+                self.console.line(
+                    f"the checkpoint was written by {written_by} devices; resuming on "
+                    f"{jax.device_count()} with the same global batch of "
+                    f"{self.exp.config.train.batch_size}.")
+            self.console.line(f"resuming from step {int(state.step)} in {self.workdir}")
+        else:
+            state = _load_init_weights(self.exp.config, state, self.console)
+        self.log.truncate_after(int(state.step))  # a replayed stretch is not logged twice
+        self.console.start(int(state.step))
+        self.early = _EarlyStopping(self.exp.config.train.early_stopping, meta)
+        self.last_good = self.ckpt.latest_step()
+        self.fetched = (int(state.step), time.time())
+        return par.put_state(state)
+
+    def train_metrics(self, par, acc, step) -> dict:
+        """`train/...` metrics since the last call, after checking the loss stayed finite:
+        every save is preceded by this check."""
+        host = par.fetch(acc)
+        last_step, last_time = self.fetched
+        now = time.time()
+        self.fetched = (step, now)
+        if host.pop("nonfinite", 0.0) > 0:
+            self.ckpt.wait()
+            where = (f"the last good checkpoint (step {self.last_good}) is kept in "
+                     f"{os.path.join(self.workdir, 'checkpoints')}" if self.last_good is not None
+                     else "no checkpoint had been written yet")
+            raise NonFiniteLoss(
+                f"the training loss became NaN/Inf before step {step}; {where}. "
+                f"Lower config.optim.lr, set config.optim.clip_norm, or check the input data.")
+        steps = max(step - last_step, 1)
+        record = {k: host.pop(k) / steps for k in STEP_STATS}
+        record["lr"] = float(self.exp.schedule(step - 1))
+        record["step_time_s"] = (now - last_time) / steps
+        record["images_per_s"] = steps * int(self.exp.config.train.batch_size) / max(now - last_time, 1e-9)
+        return _prefixed("train", {**self.exp.task.finalize(host), **record})
+
+    def write(self, step, record) -> None:
+        record = dict(epoch=step / self.exp.steps_per_epoch, time=time.time() - self.t_start,
+                      **record)
+        self.log.write_scalars(step, record)
+        shown = {k: v for k, v in record.items() if "/" in k and not k.endswith(
+            ("_norm", "step_time_s", "images_per_s"))}
+        self.console.progress(step, step / self.exp.steps_per_epoch, shown,
+                              int(self.exp.config.train.batch_size))
+
+    def save(self, step, state, par) -> None:
+        self.ckpt.save(step, par.get_state(state), dict(self.early.meta(), step=step))
+        self.last_good = step
+
+    def save_best(self, step, state, par, record) -> None:
+        self.ckpt.save_best(step, par.get_state(state), record)
+
+    def finish_figures(self) -> None:
+        if self.main and self.exp.config.train.curves:
+            from cnnlab.viz.curves import plot_training_curves
+            plot_training_curves(os.path.join(self.workdir, METRICS_FILE),
+                                 os.path.join(self.workdir, "curves.png"))
+
+    def close(self, peer_lost: bool) -> None:
+        self.liveness.stop()
+        self.log.close()
+        self.console.close()
+        if not peer_lost:
+            self.ckpt.wait()
+            self.ckpt.close()
+
+
 def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True,
         peer_timeout_s: float = distributed.STALL_S) -> dict:
     """Trains (or resumes) the experiment `config` in `workdir`; returns final metrics.
@@ -223,158 +420,124 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
     Returns a dict with the last evaluation metrics (`val/...`, `test/...`),
     `step`, and `status` ('finished', 'early_stopped' or 'interrupted').
     """
-    config_check.validate(config)
-    config = defaults.complete(config)
-    tc = config.train
-    main_process = jax.process_index() == 0
+    _check_workdir(workdir)
     os.makedirs(workdir, exist_ok=True)
-    config_path = os.path.join(workdir, "config.json")
-    if main_process:
-        with open(config_path, "w") as f:
-            json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-
-    seed = int(tc.seed)
-    batch_size = int(tc.batch_size)  # global: over all devices of all processes
-    train_data = _split_data(config, config.data.train_split, batch_size, True, seed)
-    eval_batch = int(tc.eval_batch_size or batch_size)
-    eval_split = config.data.eval_split
-    val_data = _split_data(config, eval_split, eval_batch, False, seed) if eval_split else None
-    info = train_data.info
-    model, task = build_model_and_task(config, info)
-    steps_per_epoch = train_data.steps_per_epoch
-    total_steps, tx_fn = optimizer_fn(config, steps_per_epoch)
-
-    augment = batch_augment(config, task)
-    input_fn = build_input_fn(config, train_data)
-    par = parallel.create(tc.parallel, model, task, augment, input_fn)
-    parallel.check_batch_size(batch_size, jax.device_count())
-    parallel.check_batch_size(eval_batch, jax.device_count(), "config.train.eval_batch_size")
-
-    sample = np.zeros((1,) + tuple(info.image_shape), np.float32)
-    state = create_state(model, tx_fn, sample, jax.random.PRNGKey(seed))
-    ckpt = Checkpointer(workdir, keep=tc.keep_checkpoints, best_metric=tc.best_metric,
-                        best_mode=tc.best_mode, training=True)
-    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), enabled=main_process)
-    console = Console(total_steps, enabled=verbose and main_process)
-    liveness = distributed.Liveness(distributed.exit_on_lost(workdir, peer_timeout_s),
-                                    stall_s=peer_timeout_s).start()
+    exp = setup(config, workdir)
+    tc = exp.config.train
+    par = parallel.create(tc.parallel, exp.model, exp.task, batch_augment(exp.config, exp.task),
+                          exp.input_fn, StepOptions.from_config(tc))
+    _check_batches(exp, par)
+    session = _Run(exp, workdir, verbose, peer_timeout_s)
+    session.write_config()
+    session.liveness.start()
     peer_lost = False
     try:
-        return _train(config, workdir, ckpt, log, console, state, par, model, task, train_data,
-                      val_data, steps_per_epoch, total_steps, eval_batch, batch_size, seed)
+        state = session.resume_or_init(exp.state, par)
+        state, result = _train(exp, session, par, state)
+        if result["status"] != "interrupted":
+            result.update(_test(exp, session, par, state))
+            session.finish_figures()
+        return result
     except Exception as e:
         if distributed.is_peer_failure(e):
             peer_lost = True  # the peers' half of any save can never come: do not wait for it
             raise distributed.peer_lost_error(e, workdir) from e
         raise
     finally:
-        liveness.stop()
-        if not peer_lost:
-            ckpt.wait()
-            ckpt.close()
+        session.close(peer_lost)
 
 
-def _train(config, workdir, ckpt, log, console, state, par, model, task, train_data, val_data,
-           steps_per_epoch, total_steps, eval_batch, batch_size, seed) -> dict:
-    """The body of `run`: resume or initialise, then the step loop, evaluations and saves."""
-    tc = config.train
-    main_process = jax.process_index() == 0
-    meta = {}
-    restored = ckpt.restore_latest(state, sharding=par.state_sharding)
-    if restored is not None:
-        state, meta, notes = restored
-        for note in notes:
-            console.line(f"warning: {note}")
-        written_by = meta.get("num_devices")
-        if written_by and written_by != jax.device_count():
-            console.line(f"the checkpoint was written by {written_by} devices; resuming on "
-                         f"{jax.device_count()} with the same global batch of {batch_size}.")
-        console.line(f"resuming from step {int(state.step)} in {workdir}")
-        log.truncate_after(int(state.step))
-    else:
-        state = _load_init_weights(config, state, console)
-    early = _EarlyStopping(tc.early_stopping, meta)
+def _check_batches(exp, par) -> None:
+    tc = exp.config.train
+    n = jax.device_count()
+    parallel.check_batch_size(int(tc.batch_size), n)
+    parallel.check_batch_size(int(tc.eval_batch_size or tc.batch_size), n,
+                              "config.train.eval_batch_size")
+    k = int(tc.grad_accum_steps)
+    if k < 1 or int(tc.batch_size) % (k * n):
+        raise TrainingError(
+            f"config.train.grad_accum_steps={k} must be >= 1 and split config.train.batch_size="
+            f"{tc.batch_size} into {k} micro-batches that each split evenly over {n} devices: "
+            f"use a batch size that is a multiple of {max(k, 1) * n}.")
 
-    step = int(state.step)
-    log_every = int(tc.log_every or min(steps_per_epoch, 100))
-    eval_every = int(tc.eval_every or steps_per_epoch)
-    ckpt_every = int(tc.checkpoint_every or steps_per_epoch)
-    images_per_step = batch_size
-    state = par.put_state(state)
-    last_good = ckpt.latest_step()
+
+def _train(exp, session, par, state):
+    """The step loop: train, and at due steps log, evaluate, save; stop on a signal or early."""
+    tc = exp.config.train
+    total = exp.total_steps
+    every = {"log": int(tc.log_every or min(exp.steps_per_epoch, 100)),
+             "eval": int(tc.eval_every or exp.steps_per_epoch),
+             "checkpoint": int(tc.checkpoint_every or exp.steps_per_epoch)}
+    profiler = StepProfiler(session.workdir, int(tc.profile_start), int(tc.profile),
+                            enabled=session.main)
+    step = session.fetched[0]
     result = {"status": "finished"}
-
-    def save(step_now, state_now):
-        ckpt.save(step_now, par.get_state(state_now), dict(early.meta(), step=step_now))
-
-    def check_finite(sums, step_now):
-        if sums.get("nonfinite", 0.0) > 0:
-            ckpt.wait()
-            where = (f"the last good checkpoint (step {last_good}) is kept in "
-                     f"{os.path.join(workdir, 'checkpoints')}" if last_good is not None
-                     else "no checkpoint had been written yet")
-            raise NonFiniteLoss(
-                f"the training loss became NaN/Inf before step {step_now}; {where}. "
-                f"Lower config.optim.lr, set config.optim.clip_norm, or check the input data.")
-
     acc = None
-    t_start = time.time()
     with _stop_signals() as stop:
-        while step < total_steps:
-            epoch, start = divmod(step, steps_per_epoch)
-            for batch in train_data.epoch(epoch, start_step=start):
-                state, sums = par.train_step(state, par.put_batch(batch))
-                acc = sums if acc is None else par.accumulate(acc, sums)
-                step += 1
-                at_end = step == total_steps
-                signal_name = _agreed_stop(stop["signal"], step)
-                record = {}
-                if step % log_every == 0 or at_end or step % ckpt_every == 0 or signal_name:
-                    host = par.fetch(acc)
-                    acc = None
-                    check_finite(host, step)
-                    record.update(_prefixed("train", task.finalize(host)))
-                if step % eval_every == 0 or at_end:
-                    if val_data is not None:
-                        record.update(_prefixed("val", _evaluate(par, state, val_data, task)))
-                    ckpt.save_best(step, par.get_state(state), record)
-                    if early.update(record):
-                        result["status"] = "early_stopped"
-                if record:
-                    record = dict(step=step, epoch=step / steps_per_epoch,
-                                  time=time.time() - t_start, **record)
-                    log.write(record)
-                    console.progress(step, step / steps_per_epoch,
-                                     {k: v for k, v in record.items() if "/" in k},
-                                     images_per_step)
-                    result.update(record)
-                if step % ckpt_every == 0 or at_end or signal_name \
-                        or result["status"] == "early_stopped":
-                    save(step, state)
-                    last_good = step
-                if signal_name:
-                    result["status"] = "interrupted"
-                    console.line(f"{signal_name} received: saved a checkpoint at step "
-                                 f"{step}; rerun the same command to resume.")
-                    return result
-                if at_end or result["status"] == "early_stopped":
-                    break
-            if result["status"] == "early_stopped":
-                console.line(f"early stopping at step {step}: {early.metric} did not improve "
-                             f"for {early.patience} evaluations (best {early.best}).")
+        for batch in _batches(exp.data, step, total):
+            state, sums = par.train_step(state, par.put_batch(batch))
+            acc = sums if acc is None else par.accumulate(acc, sums)
+            step += 1
+            trace = profiler.step(step, state)
+            if trace:
+                session.console.line(f"profile of steps {int(tc.profile_start) + 1}.."
+                                     f"{step} written to {trace}")
+            signal_name = _agreed_stop(stop["signal"], step)
+            now = {action: due(step, n, total) for action, n in every.items()}
+            record = {}
+            if any(now.values()) or signal_name:  # the finiteness check before any save
+                record.update(session.train_metrics(par, acc, step))
+                acc = None
+            if now["eval"]:
+                if exp.eval_data is not None:
+                    record.update(_evaluate_split(par, state, exp.eval_data, exp.task, "val"))
+                session.save_best(step, state, par, record)
+                if session.early.update(record):
+                    result["status"] = "early_stopped"
+            if record:
+                session.write(step, record)
+                result.update(record)
+            if now["checkpoint"] or signal_name or result["status"] == "early_stopped":
+                session.save(step, state, par)
+            if signal_name:
+                result["status"] = "interrupted"
+                session.console.line(f"{signal_name} received: saved a checkpoint at step "
+                                     f"{step}; rerun the same command to resume.")
                 break
-    test_split = config.data.test_split
-    if test_split:
-        test_data = _split_data(config, test_split, eval_batch, False, seed)
-        test = _prefixed("test", _evaluate(par, state, test_data, task))
-        log.write(dict(step=step, epoch=step / steps_per_epoch, **test))
-        console.line(f"test: {format_metrics(test)}")
-        result.update(test)
+            if result["status"] == "early_stopped":
+                e = session.early
+                session.console.line(f"early stopping at step {step}: {e.metric} did not improve "
+                                     f"for {e.patience} evaluations (best {e.best}).")
+                break
+    profiler.stop(state)
     result["step"] = step
-    if main_process and tc.curves:
-        from cnnlab.viz.curves import plot_training_curves
-        plot_training_curves(log.path, os.path.join(workdir, "curves.png"))
-    return result
+    return state, result
+
+
+def _batches(dataset, step: int, total: int):
+    """The training batches from `step` on, epoch after epoch, until `total` steps."""
+    while step < total:
+        epoch, start = divmod(step, dataset.steps_per_epoch)
+        for batch in dataset.epoch(epoch, start_step=start):
+            yield batch
+            step += 1
+            if step >= total:
+                return
+
+
+def _test(exp, session, par, state) -> dict:
+    """The test split's metrics, once at the end of training."""
+    split = exp.config.data.test_split
+    if not split:
+        return {}
+    tc = exp.config.train
+    data = _split_data(exp.config, split, int(tc.eval_batch_size or tc.batch_size), False,
+                       int(tc.seed))
+    test = _evaluate_split(par, state, data, exp.task, "test")
+    step = session.fetched[0]
+    session.log.write_scalars(step, dict(epoch=step / exp.steps_per_epoch, **test))
+    session.console.line(f"test: {format_metrics(test)}")
+    return test
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -390,47 +553,65 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 def restore_for_inference(workdir: str, which: str = "latest", config=None,
                           step: Optional[int] = None, split: Optional[str] = None,
-                          batch_size: Optional[int] = None):
+                          batch_size: Optional[int] = None, ema: bool = False):
     """(config, model, task, state, dataset) of a finished or running run, on one device.
 
     `dataset` is `split` (default: the run's test split, else its eval split)
-    batched by `batch_size` (default: the run's eval batch size).
+    batched by `batch_size` (default: the run's eval batch size). With `ema`,
+    the state's weights are the run's EMA weights (config.train.ema_decay).
     """
-    config = defaults.complete(config or load_config(workdir))
-    split = split or config.data.test_split or config.data.eval_split or "test"
-    batch_size = batch_size or int(config.train.eval_batch_size or config.train.batch_size)
-    data = _split_data(config, split, batch_size, False, int(config.train.seed))
-    model, task = build_model_and_task(config, data.info)
-    sample = np.zeros((1,) + tuple(data.info.image_shape), np.float32)
-    _, tx_fn = optimizer_fn(config, 1)  # the same optimizer-state structure as the run
-    state = create_state(model, tx_fn, sample, jax.random.PRNGKey(int(config.train.seed)))
+    exp = setup(config or load_config(workdir), workdir, training=False, split=split,
+                batch_size=batch_size)
+    state = _restore(workdir, exp, which, step)
+    if ema:
+        if not state.has_ema:
+            raise ValueError(f"the run in {workdir} kept no EMA of its weights: it was trained "
+                             f"with config.train.ema_decay=0; drop --ema.")
+        state = state.ema_view()
+    return exp.config, exp.model, exp.task, state, exp.data
+
+
+def _restore(workdir, exp, which, step):
+    config = exp.config
     ckpt = Checkpointer(workdir, best_metric=config.train.best_metric if which == "best" else None,
                         best_mode=config.train.best_mode)
     try:
         if which == "latest" and step is None:  # the newest intact one, with a warning for the rest
-            restored = ckpt.restore_latest(state)
+            restored = ckpt.restore_latest(exp.state)
             if restored is None:
                 raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: the run has not saved one yet.")
             state, _, notes = restored
             for note in notes:
                 logging.warning("%s", note)
         else:
-            state, _ = ckpt.restore(state, step=step, which=which)
+            state, _ = ckpt.restore(exp.state, step=step, which=which)
     finally:
         ckpt.close()
-    return config, model, task, state, data
+    return state
+
+
+def inference_input_fn(config, workdir: str) -> Optional[Callable]:
+    """The input transform a run trained with (its saved normalisation statistics)."""
+    config = defaults.complete(config)
+    stats = inputs_lib.normalization_stats(
+        config, workdir, lambda: _split_data(config, config.data.train_split,
+                                             int(config.train.batch_size), True,
+                                             int(config.train.seed)), save=False)
+    return inputs_lib.build_input_fn(config, stats)
 
 
 def evaluate(workdir: str, split: str = "test", which: str = "latest",
-             batch_size: Optional[int] = None, step: Optional[int] = None) -> dict:
-    """Restores a run's checkpoint (the latest, the best, or the one at `step`)
-    and reports its metrics on `split`."""
-    config, model, task, state, data = restore_for_inference(workdir, which, step=step, split=split,
-                                                             batch_size=batch_size)
-    bs = data.batch_size  # the global batch the split was built with
-    train_data = _split_data(config, config.data.train_split, bs, True,
-                             int(config.train.seed))
-    par = parallel.create("jit", model, task, input_fn=build_input_fn(config, train_data))
-    parallel.check_batch_size(bs, jax.local_device_count(), "--batch_size")
-    metrics = _evaluate(par, par.put_state(state), data, task)
-    return _prefixed(split, metrics)
+             batch_size: Optional[int] = None, step: Optional[int] = None,
+             ema: bool = False) -> dict:
+    """Restores a run's checkpoint (the latest, the best, or the one at `step`; its EMA
+    weights with `ema`) and reports its metrics on `split`."""
+    exp = setup(load_config(workdir), workdir, training=False, split=split, batch_size=batch_size)
+    state = _restore(workdir, exp, which, step)
+    if ema:
+        if not state.has_ema:
+            raise ValueError(f"the run in {workdir} kept no EMA of its weights: it was trained "
+                             f"with config.train.ema_decay=0; drop --ema.")
+        state = state.ema_view()
+    par = parallel.create("jit", exp.model, exp.task, input_fn=exp.input_fn)
+    parallel.check_batch_size(exp.data.batch_size, jax.local_device_count(), "--batch_size")
+    return _prefixed(split, _evaluate(par, par.put_state(state), exp.data, exp.task))

@@ -62,15 +62,40 @@ def make_schedule(cfg, total_steps: int) -> Callable[[jnp.ndarray], jnp.ndarray]
     return main
 
 
-def _base_optimizer(cfg, schedule) -> optax.GradientTransformation:
+def decay_mask(params, patterns=None):
+    """True for the parameters weight decay applies to.
+
+    `patterns` None (the default) spares every parameter of one dimension or
+    none, i.e. biases and normalisation scales and offsets (timm's and
+    torchvision's recipe rule); otherwise it is a sequence of regexes of
+    parameter paths ('block1_conv1/kernel') to spare, and () decays all.
+    """
+    if patterns is None:
+        return jax.tree.map(lambda p: jnp.ndim(p) > 1, params)
+    compiled = []
+    for p in patterns:
+        try:
+            compiled.append(re.compile(p))
+        except re.error as e:
+            raise ValueError(f"config.optim.decay_exclude pattern {p!r} is not a valid regex: {e}") from None
+    paths = param_paths(params)
+    for p, rx in zip(patterns, compiled):
+        if not any(rx.search(path) for path in jax.tree_util.tree_leaves(paths)):
+            raise ValueError(f"config.optim.decay_exclude pattern {p!r} matches no parameter; "
+                             f"paths look like {jax.tree_util.tree_leaves(paths)[:3]}.")
+    return jax.tree.map(lambda path: not any(rx.search(path) for rx in compiled), paths)
+
+
+def _base_optimizer(cfg, schedule, params) -> optax.GradientTransformation:
     name = _get(cfg, "name")
     wd = float(_get(cfg, "weight_decay") or 0.0)
+    mask = decay_mask(params, _get(cfg, "decay_exclude")) if wd else None
     momentum = float(_get(cfg, "momentum") or 0.0)
     if name not in OPTIMIZERS:
         raise ValueError(f"config.optim.name={name!r} is not known; choose one of {OPTIMIZERS}.")
     if name == "adamw":
         return optax.adamw(schedule, b1=_get(cfg, "b1"), b2=_get(cfg, "b2"),
-                           eps=_get(cfg, "eps"), weight_decay=wd)
+                           eps=_get(cfg, "eps"), weight_decay=wd, mask=mask)
     if name == "sgd":
         opt = optax.sgd(schedule, momentum=momentum or None, nesterov=bool(_get(cfg, "nesterov")))
     elif name == "adam":
@@ -82,7 +107,7 @@ def _base_optimizer(cfg, schedule) -> optax.GradientTransformation:
         opt = optax.rmsprop(schedule, decay=_get(cfg, "rho"), eps=_get(cfg, "eps"),
                             eps_in_sqrt=False, momentum=momentum or None)
     if wd:
-        opt = optax.chain(optax.add_decayed_weights(wd), opt)
+        opt = optax.chain(optax.add_decayed_weights(wd, mask), opt)
     return opt
 
 
@@ -119,7 +144,7 @@ def make_optimizer(cfg, params, total_steps: int) -> optax.GradientTransformatio
     """The full optax transformation: clipping, optimizer with schedule, freezing."""
     cfg = complete(cfg)
     schedule = make_schedule(cfg, total_steps)
-    opt = _base_optimizer(cfg, schedule)
+    opt = _base_optimizer(cfg, schedule, params)
     clip = float(_get(cfg, "clip_norm") or 0.0)
     if clip:
         opt = optax.chain(optax.clip_by_global_norm(clip), opt)
@@ -175,6 +200,21 @@ def phase_steps(phases, steps_per_epoch: int) -> list:
     return out
 
 
+def phased_schedule(cfg, phases, steps_per_epoch: int) -> Callable[[jnp.ndarray], jnp.ndarray]:
+    """The learning rate of a phased run: each phase's own schedule, restarted at its first step."""
+    cfg = complete(cfg)
+    lengths = phase_steps(phases, steps_per_epoch)
+    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    schedules = []
+    for phase, n in zip(phases, lengths):
+        merged = dict(cfg)
+        merged.update({k: v for k, v in phase.items() if k not in ("epochs", "steps", "freeze")})
+        schedules.append(make_schedule(merged, n))
+    if len(schedules) == 1:
+        return schedules[0]
+    return optax.join_schedules([lambda s, f=f: f(s) for f in schedules], starts[1:])
+
+
 def make_phased_optimizer(cfg, phases, params, steps_per_epoch: int) -> optax.GradientTransformation:
     """One optimizer for several training phases (the transfer-learning recipe).
 
@@ -191,13 +231,7 @@ def make_phased_optimizer(cfg, phases, params, steps_per_epoch: int) -> optax.Gr
     cfg = complete(cfg)
     lengths = phase_steps(phases, steps_per_epoch)
     starts = [sum(lengths[:i]) for i in range(len(lengths))]
-    schedules = []
-    for phase, n in zip(phases, lengths):
-        merged = dict(cfg)
-        merged.update({k: v for k, v in phase.items() if k not in ("epochs", "steps", "freeze")})
-        schedules.append(make_schedule(merged, n))
-    schedule = optax.join_schedules(
-        [lambda s, f=f: f(s) for f in schedules], starts[1:]) if len(schedules) > 1 else schedules[0]
+    schedule = phased_schedule(cfg, phases, steps_per_epoch)
     frozen = []
     for phase in phases:
         patterns = list(phase.get("freeze", ()) or ())
@@ -205,7 +239,7 @@ def make_phased_optimizer(cfg, phases, params, steps_per_epoch: int) -> optax.Gr
         labels = freeze_labels(params, patterns)
         frozen.append(jax.tree.map(lambda l: 0.0 if l == "frozen" else 1.0, labels))
     masks = jax.tree.map(lambda *flags: jnp.asarray(flags, jnp.float32), *frozen)
-    opt = _base_optimizer(cfg, schedule)
+    opt = _base_optimizer(cfg, schedule, params)
     clip = float(_get(cfg, "clip_norm") or 0.0)
     parts = [_phase_mask_transform(starts[1:], masks)]
     if clip:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from cnnlab.train.step import make_eval_outputs_step, make_eval_step, make_train_step
+from cnnlab.train.step import StepOptions, make_eval_outputs_step, make_eval_step, make_train_step
 
 PMAP_AXIS = "batch"
 MODES = ("jit", "pmap")
@@ -52,14 +52,16 @@ class JitMesh:
 
     mode = "jit"
 
-    def __init__(self, model, task, augment=None, devices=None, input_fn=None):
+    def __init__(self, model, task, augment=None, devices=None, input_fn=None,
+                 options: StepOptions = StepOptions()):
         devices = jax.devices() if devices is None else devices
         self.mesh = Mesh(np.array(devices), ("data",))
         self.num_devices = len(devices)
         self.replicated = NamedSharding(self.mesh, P())
         self.state_sharding = self.replicated
         self.data = NamedSharding(self.mesh, P("data"))
-        self.train_step = jax.jit(make_train_step(model, task, augment, input_fn=input_fn),
+        self.train_step = jax.jit(make_train_step(model, task, augment, input_fn=input_fn,
+                                                  options=options),
                                   in_shardings=(self.replicated, self.data),
                                   out_shardings=(self.replicated, self.replicated),
                                   donate_argnums=(0,))
@@ -101,13 +103,14 @@ class Pmap:
 
     mode = "pmap"
 
-    def __init__(self, model, task, augment=None, devices=None, input_fn=None):
+    def __init__(self, model, task, augment=None, devices=None, input_fn=None,
+                 options: StepOptions = StepOptions()):
         self.devices = jax.local_devices() if devices is None else devices
         self.num_devices = len(self.devices)
         self.state_sharding = replicated_sharding(None if devices is None else devices)
         kw = dict(axis_name=PMAP_AXIS, devices=devices)
         self.train_step = jax.pmap(make_train_step(model, task, augment, axis_name=PMAP_AXIS,
-                                                   input_fn=input_fn),
+                                                   input_fn=input_fn, options=options),
                                    donate_argnums=(0,), **kw)
         self.eval_step = jax.pmap(make_eval_step(model, task, axis_name=PMAP_AXIS, input_fn=input_fn),
                                   **kw)
@@ -149,10 +152,11 @@ class Pmap:
         return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), jax.device_get(outputs))
 
 
-def create(mode: str, model, task, augment=None, input_fn=None):
+def create(mode: str, model, task, augment=None, input_fn=None,
+           options: StepOptions = StepOptions()):
     """Builds the parallel wrapper for `config.train.parallel`."""
     if mode == "jit":
-        return JitMesh(model, task, augment, input_fn=input_fn)
+        return JitMesh(model, task, augment, input_fn=input_fn, options=options)
     if mode == "pmap":
-        return Pmap(model, task, augment, input_fn=input_fn)
+        return Pmap(model, task, augment, input_fn=input_fn, options=options)
     raise ValueError(f"config.train.parallel={mode!r} is not known; use one of {MODES}.")
