@@ -57,3 +57,28 @@ def test_parsing_and_aggregate():
         sweep.parse_seeds("a,b")
     with pytest.raises(ValueError, match="unknown config field 'optim.lrr'"):
         sweep.sweep(tiny_config(), "/tmp/unused_sweep", "optim.lrr", [0.1])
+
+
+def test_ablation_trains_each_variant_per_seed_and_draws_the_table(tmp_path):
+    config = tiny_config(steps=3, eval_every=3, checkpoint_every=3)
+    config.data.num_train = 48
+    variants = dict([sweep.parse_variant("baseline:"),
+                     sweep.parse_variant("smooth:task.label_smoothing=0.2;optim.lr=0.01")])
+    assert variants == {"baseline": {}, "smooth": {"task.label_smoothing": 0.2, "optim.lr": 0.01}}
+    result = sweep.ablate(config, str(tmp_path), variants, seeds=[0, 1], verbose=False)
+    assert [(r["value"], r["seed"]) for r in result["runs"]] == [
+        ("baseline", 0), ("baseline", 1), ("smooth", 0), ("smooth", 1)]
+    saved = json.loads((tmp_path / "smooth" / "seed1" / "config.json").read_text())
+    assert saved["task"]["label_smoothing"] == 0.2 and saved["optim"]["lr"] == 0.01
+    assert saved["train"]["seed"] == 1
+    base = json.loads((tmp_path / "baseline" / "seed0" / "config.json").read_text())
+    assert base["optim"]["lr"] == config.optim.lr
+    row = result["summary"][1]
+    accs = [r["metrics"]["test/accuracy"] for r in result["runs"][2:]]
+    assert row["value"] == "smooth" and row["test/accuracy/mean"] == pytest.approx(np.mean(accs))
+    md = (tmp_path / "ablation.md").read_text()
+    assert md.splitlines()[0].startswith("| variant | n |") and "| smooth | 2 |" in md
+    assert (tmp_path / "ablation.png").stat().st_size > 1000
+    for bad in ("noname", ":x=1", "a b:x=1", "v:x"):
+        with pytest.raises(ValueError, match="--variant"):
+            sweep.parse_variant(bad)

@@ -1,4 +1,4 @@
-"""Sweeps over one config field with several seeds, reporting mean and spread per value.
+"""Sweeps and ablations with several seeds, reporting mean and spread per value or variant.
 
 `sweep(config, workdir, field, values, seeds)` trains (or reuses) one run per
 (value, seed) in `workdir/<field>=<value>/seed<seed>` and writes into `workdir`:
@@ -6,6 +6,12 @@
   sweep_runs.csv   one row per run: value, seed, every test metric
   sweep.csv        one row per value: n, and mean / std / min / max of each metric
   sweep.md         the summary as a Markdown table
+
+`ablate(config, workdir, variants, seeds)` does the same for named variants,
+each a set of field overrides of the same base config (`{'baseline': {},
+'ema': {'train.ema_decay': 0.99}}`), into `workdir/<variant>/seed<seed>` and
+`ablation*.csv|md|json`, plus `ablation.png` (mean and spread of a metric
+per variant, each seed a dot).
 
 `std` is the sample standard deviation (ddof=1; 0 for a single seed).
 """
@@ -79,29 +85,27 @@ def aggregate(values: Sequence[float]) -> dict:
             "min": float(x.min()), "max": float(x.max())}
 
 
-def sweep(config, workdir: str, field: str, values: Sequence, seeds: Sequence[int] = (0,),
-          verbose: bool = True) -> dict:
-    """Trains or reuses every (value, seed) run and writes the per-run and summary tables.
-
-    Returns {'runs': [{value, seed, status, metrics}], 'summary': [{value, n,
-    '<metric>/mean', '<metric>/std', ...}], 'paths': {...}}.
-    """
-    if not values or not seeds:
+def _train_groups(config, workdir, groups, seeds, verbose):
+    """Trains or reuses a run per (group, seed); `groups` is [(value, folder, overrides)].
+    Returns (records, summary, metric names)."""
+    if not groups or not seeds:
         raise ValueError("a sweep needs at least one value and one seed.")
-    runs.apply_overrides(config, {field: values[0]})  # an unknown field or bad type fails here
+    for _, _, overrides in groups:  # an unknown field or bad type fails here, before any run
+        runs.apply_overrides(config, overrides)
     os.makedirs(workdir, exist_ok=True)
     records = []
-    for value in values:
+    for value, folder, overrides in groups:
         for seed in seeds:
-            run_config = runs.apply_overrides(config, {field: value, "train.seed": int(seed)})
-            run_dir = os.path.join(workdir, f"{field}={value_label(value)}", f"seed{seed}")
+            run_config = runs.apply_overrides(config, {**overrides, "train.seed": int(seed)})
+            run_dir = os.path.join(workdir, folder, f"seed{seed}")
             outcome = runs.train_or_reuse(run_config, run_dir, verbose)
-            metrics = {k: float(v) for k, v in outcome["test"].items() if k.startswith("test/")}
+            metrics = {k: float(v) for k, v in outcome["test"].items()
+                       if k.startswith(("test/", "test_ema/"))}
             records.append({"value": value, "seed": int(seed), "status": outcome["status"],
                             "train_time_s": outcome["train_time"], "metrics": metrics, "run": run_dir})
     metric_names = sorted({k for r in records for k in r["metrics"]})
     summary = []
-    for value in values:
+    for value, _, _ in groups:
         row = {"value": value}
         group = [r for r in records if r["value"] == value]
         for name in metric_names:
@@ -109,14 +113,59 @@ def sweep(config, workdir: str, field: str, values: Sequence, seeds: Sequence[in
             row["n"] = stats["n"]
             row.update({f"{name}/{k}": v for k, v in stats.items() if k != "n"})
         summary.append(row)
+    return records, summary, metric_names
+
+
+def sweep(config, workdir: str, field: str, values: Sequence, seeds: Sequence[int] = (0,),
+          verbose: bool = True) -> dict:
+    """Trains or reuses every (value, seed) run and writes the per-run and summary tables.
+
+    Returns {'runs': [{value, seed, status, metrics}], 'summary': [{value, n,
+    '<metric>/mean', '<metric>/std', ...}], 'paths': {...}}.
+    """
+    groups = [(v, f"{field}={value_label(v)}", {field: v}) for v in values]
+    records, summary, metric_names = _train_groups(config, workdir, groups, seeds, verbose)
     paths = _write(workdir, field, records, summary, metric_names)
     return {"runs": records, "summary": summary, "paths": paths}
 
 
-def _write(workdir, field, records, summary, metric_names) -> dict:
-    paths = {"runs_csv": os.path.join(workdir, "sweep_runs.csv"),
-             "csv": os.path.join(workdir, "sweep.csv"), "md": os.path.join(workdir, "sweep.md"),
-             "json": os.path.join(workdir, "sweep.json")}
+def parse_variant(spec: str):
+    """('ema', {'train.ema_decay': 0.99}) from 'ema:train.ema_decay=0.99'; several overrides
+    are separated by ';' ('baseline:' has none)."""
+    name, sep, rest = spec.partition(":")
+    if not sep or not name.strip() or not re.fullmatch(r"[\w.+-]+", name.strip()):
+        raise ValueError(f"--variant={spec!r} must be NAME:field=value[;field=value...] with a "
+                         f"folder-safe NAME, e.g. ema:train.ema_decay=0.99 or baseline:")
+    overrides = {}
+    for item in filter(None, (p.strip() for p in rest.split(";"))):
+        if "=" not in item:
+            raise ValueError(f"--variant={spec!r}: {item!r} is not field=value.")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = runs.parse_value(value)
+    return name.strip(), overrides
+
+
+def ablate(config, workdir: str, variants: dict, seeds: Sequence[int] = (0,),
+           verbose: bool = True, metric: str = "test/accuracy") -> dict:
+    """Trains or reuses every (variant, seed) run of `variants` ({name: overrides}, in order)
+    and writes ablation_runs.csv, ablation.csv, ablation.md, ablation.json and ablation.png
+    (`metric` per variant: mean and spread, each seed a dot)."""
+    groups = [(name, name, dict(overrides)) for name, overrides in variants.items()]
+    records, summary, metric_names = _train_groups(config, workdir, groups, seeds, verbose)
+    for row in summary:
+        row["overrides"] = variants[row["value"]]
+    paths = _write(workdir, "variant", records, summary, metric_names, stem="ablation")
+    if metric in metric_names:
+        from cnnlab.viz.ablation import plot_ablation
+        paths["png"] = plot_ablation(records, metric, os.path.join(workdir, "ablation.png"),
+                                     order=list(variants))
+    return {"runs": records, "summary": summary, "paths": paths}
+
+
+def _write(workdir, field, records, summary, metric_names, stem: str = "sweep") -> dict:
+    paths = {"runs_csv": os.path.join(workdir, f"{stem}_runs.csv"),
+             "csv": os.path.join(workdir, f"{stem}.csv"), "md": os.path.join(workdir, f"{stem}.md"),
+             "json": os.path.join(workdir, f"{stem}.json")}
     with open(paths["runs_csv"], "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow([field, "seed", "status", "train_time_s"] + metric_names)
