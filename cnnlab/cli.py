@@ -68,6 +68,11 @@ def check_config_args(argv, flag_name: str = "config") -> None:
                       f"give the config `c.data.augment = ml_collections.ConfigDict()` first.")
             if parts[2] not in augment and parts[2] in augment_fields():
                 continue  # an augmentation field the config leaves at its default
+        if len(parts) == 2 and parts[0] == "data" and "data" in config \
+                and parts[1] not in config.data:
+            from cnnlab.train.defaults import data_options
+            if parts[1] in data_options(config.data.get("name")):
+                continue  # a field of the named data source the config leaves at its default
         if len(parts) == 2 and parts[0] in names and parts[1] not in config[parts[0]]:
             from cnnlab.train.defaults import options
             known = options(parts[0], names[parts[0]])

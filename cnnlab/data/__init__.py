@@ -19,52 +19,16 @@ reproduces batches ``k..`` of ``epoch(e)`` exactly. ``.info`` is a
 ``num_examples``, ``mask_class_names``, ``max_boxes``, ``extra_keys``, ``keys``);
 ``.steps_per_epoch`` counts batches per process.
 
-``data_config`` (an ``ml_collections.ConfigDict`` or dict) fields:
-
-every source:
-  name          'shapes' (default dataset, built in), a TFDS catalog name
-                ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'tf_flowers',
-                'cats_vs_dogs', 'oxford_iiit_pet', 'voc', 'voc/2012', ...) or
-                'tfds:NAME' for any TFDS dataset, 'image_folder', 'npz',
-                'voc_folder' (VOC detection folders, ``cnnlab.data.voc_detection``),
-                'voc_segmentation' (``cnnlab.data.voc_segmentation``).
-  image_size    (H, W) or int to resize to; None keeps the stored size
-                (for 'shapes': the size drawn, default (64, 64)).
-  num_threads   Grain reader threads decoding ahead (0 = inline); default 2 for
-                sources read from disk, 0 for in-memory arrays.
-  augment       ConfigDict for ``cnnlab.data.augment.build`` (on device).
-shapes (see ``cnnlab.data.shapes``):
-  variant       'classify' (1 object, default) or 'detect' (1-4 objects).
-  num_classes   2..6 shape classes (default 3: circle, square, triangle).
-  min_objects, max_objects   override the variant's object counts.
-  num_train, num_validation, num_test   split sizes (6000/1000/1000).
-  data_seed     generator seed (default 0).
-  storage       'tfds' (prepare the ``cnnlab_shapes`` TFDS builder into
-                data_dir, default) or 'memory' (draw on the fly).
-  data_dir      TFDS data folder (default TFDS_DATA_DIR or ~/tensorflow_datasets).
-TFDS catalog (see ``cnnlab.data.tfds_source``):
-  data_dir      where the dataset is prepared (array_record format).
-  download      try to prepare a missing dataset (default True; needs
-                internet and TensorFlow).
-  max_boxes     boxes per image for 'voc' (default 64).
-  pet_border    'class' (default) or 'ignore': the Oxford pet trimap border.
-  splits use TFDS syntax: 'train', 'test', 'train[:75%]', 'train[75%:]'.
-image_folder (see ``cnnlab.data.image_folder``):
-  root          folder of <split>/<class>/*.jpg.
-  archive       a .tar.gz of such a folder, extracted once into cache_dir
-                (default ~/.cache/cnnlab/data); root is then relative to it.
-  classes       subset of class folders, labels 0..k-1 in this order.
-  max_per_class deterministic subsample per class (data_seed).
-  validation_fraction   carve validation from train when no such folder.
-  color_mode    'rgb' (default) or 'grayscale'.
-  on_corrupt    'raise' (default) or 'skip' unreadable images.
-npz (see ``cnnlab.data.npz``):
-  path          Keras-style .npz with x_train, y_train, x_test, y_test.
-  validation_size   last N training examples become 'validation'.
-  num_classes, class_names   optional; default max label + 1 and '0'..'9'.
+``data_config`` (an ``ml_collections.ConfigDict`` or dict) names its source
+in ``name``: 'shapes' (built in, ``cnnlab.data.shapes``), a TFDS catalog name
+('mnist', 'cifar10', 'voc/2012', ... or 'tfds:NAME'; ``cnnlab.data.tfds_source``),
+'image_folder', 'npz', 'voc_folder' (``cnnlab.data.voc_detection``) or
+'voc_segmentation'. Every field a source takes, with its default, is in the
+tables of ``cnnlab.data.fields``; a field that no source knows is an error.
 """
 from __future__ import annotations
 
+from cnnlab.data import fields
 from cnnlab.data.pipeline import Dataset, DatasetInfo, SplitSource
 
 # data.name -> the cnnlab.data module whose ``open_split(data_config, split)`` reads it.
@@ -89,16 +53,9 @@ def open_split(data_config, split: str) -> SplitSource:
     """The records, transform and info of one split, before batching."""
     import importlib
 
-    name = data_config.get("name", None)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"data.name must name a source: one of {source_names()} or 'tfds:NAME'.")
-    if name in _SOURCE_MODULES:
-        return importlib.import_module(f"cnnlab.data.{_SOURCE_MODULES[name]}").open_split(data_config, split)
-    from cnnlab.data import tfds_source
-
-    if tfds_source.is_catalog_name(name):
-        return tfds_source.open_split(data_config, split)
-    raise ValueError(f"unknown data.name {name!r}: use one of {source_names()} or 'tfds:NAME'.")
+    kind = fields.check(data_config)  # a misspelt field fails here, before any data is read
+    module = "tfds_source" if kind == "tfds" else _SOURCE_MODULES[kind]
+    return importlib.import_module(f"cnnlab.data.{module}").open_split(data_config, split)
 
 
 def build(
@@ -113,7 +70,7 @@ def build(
 ) -> Dataset:
     """The batches of ``split`` for this process (see the module docstring)."""
     source = open_split(data_config, split)
-    threads = data_config.get("num_threads", None)
+    threads = fields.setting(data_config, "num_threads")
     return Dataset(
         source,
         batch_size,
@@ -138,4 +95,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'cnnlab.data' has no attribute {name!r}")
 
 
-__all__ = ["Dataset", "DatasetInfo", "SOURCES", "SplitSource", "build", "open_split", "source_names"]
+__all__ = ["Dataset", "DatasetInfo", "SOURCES", "SplitSource", "build", "fields", "open_split", "source_names"]

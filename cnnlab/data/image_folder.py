@@ -21,6 +21,7 @@ files into ``dst/<split>/<class>/`` (the cats-vs-dogs lesson), and
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -30,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data import fields
 from cnnlab.data.decode import color_mode, image_size_pair, is_readable_image, read_image
 from cnnlab.data.pipeline import DatasetInfo, SplitSource
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff")
 SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val", "valid"), "test": ("test",)}
 ON_CORRUPT = ("raise", "skip")
-DEFAULT_CACHE_DIR = "~/.cache/cnnlab/data"
 DEFAULT_COUNTS = {"train": 1000, "validation": 500, "test": 500}
 
 log = logging.getLogger(__name__)
@@ -166,23 +167,22 @@ class ReadImage:
 
 
 def open_split(data_config, split: str) -> SplitSource:
-    """An image-folder split as a pipeline source (fields: see ``cnnlab.data``)."""
-    get = data_config.get
-    root = get("root", None)
-    if get("archive", None):
-        extracted = extract_archive(get("archive"), get("cache_dir", None) or DEFAULT_CACHE_DIR)
+    """An image-folder split as a pipeline source (fields: ``cnnlab.data.fields``)."""
+    get = functools.partial(fields.setting, data_config, source="image_folder")
+    root = get("root")
+    if get("archive"):
+        extracted = extract_archive(get("archive"), get("cache_dir"))
         root = extracted / root if root else extracted
     if not root:
         raise ValueError("image_folder needs data.root (a folder of <split>/<class>/*.jpg) or data.archive.")
-    on_corrupt = get("on_corrupt", "raise") or "raise"
+    on_corrupt = get("on_corrupt")
     if on_corrupt not in ON_CORRUPT:
         raise ValueError(f"data.on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}.")
-    mode, channels = color_mode(get("color_mode", "rgb") or "rgb")
-    size = image_size_pair(get("image_size", None))
+    mode, channels = color_mode(get("color_mode"))
+    size = image_size_pair(get("image_size"))
     paths, labels, class_names = list_split(
-        root, split, classes=get("classes", None),
-        validation_fraction=float(get("validation_fraction", 0.0) or 0.0),
-        max_per_class=get("max_per_class", None), data_seed=int(get("data_seed", 0) or 0),
+        root, split, classes=get("classes"), validation_fraction=float(get("validation_fraction")),
+        max_per_class=get("max_per_class"), data_seed=int(get("data_seed")),
     )
     if on_corrupt == "skip":
         paths, labels = _skip_unreadable(paths, labels)
@@ -260,7 +260,7 @@ def make_splits(
     return {split: {name: len(files) for name, files in per_class.items()} for split, per_class in plan.items()}
 
 
-def extract_archive(tar_path: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR) -> Path:
+def extract_archive(tar_path: str | os.PathLike, cache_dir: str | os.PathLike = fields.CACHE_DIR) -> Path:
     """Unpacks a ``.tar(.gz)`` once into ``cache_dir`` and returns the extracted folder.
 
     A marker file records the archive's size and modification time; while it

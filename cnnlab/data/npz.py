@@ -9,10 +9,12 @@ excludes them.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
 
+from cnnlab.data import fields
 from cnnlab.data.decode import image_size_pair, resize_image
 from cnnlab.data.pipeline import DatasetInfo, SplitSource
 
@@ -99,24 +101,25 @@ def split_arrays(arrays: dict[str, np.ndarray], split: str, validation_size: int
 
 
 def open_split(data_config, split: str) -> SplitSource:
-    """An npz split as a pipeline source (fields: see ``cnnlab.data``)."""
-    path = data_config.get("path", None)
+    """An npz split as a pipeline source (fields: ``cnnlab.data.fields``)."""
+    get = functools.partial(fields.setting, data_config, source="npz")
+    path = get("path")
     if not path:
         raise ValueError("npz needs data.path: a Keras-style .npz (x_train, y_train, x_test, y_test).")
     arrays = load_arrays(path)
-    images, labels = split_arrays(arrays, split, int(data_config.get("validation_size", 0) or 0))
+    images, labels = split_arrays(arrays, split, int(get("validation_size")))
     all_labels = np.concatenate([arrays["y_train"], arrays["y_test"]])
     if all_labels.size and all_labels.min() < 0:
         raise ValueError(f"{path}: labels must be >= 0, found {all_labels.min()}.")
-    names = data_config.get("class_names", None)
-    num_classes = int(data_config.get("num_classes", None) or (len(names) if names else all_labels.max() + 1))
+    names = get("class_names")
+    num_classes = int(get("num_classes") or (len(names) if names else all_labels.max() + 1))
     class_names = tuple(str(n) for n in names) if names else tuple(str(i) for i in range(num_classes))
     if len(class_names) != num_classes or all_labels.max() >= num_classes:
         raise ValueError(
             f"{path}: labels reach {all_labels.max()}, but num_classes={num_classes} and "
             f"{len(class_names)} class names were given."
         )
-    size = image_size_pair(data_config.get("image_size", None))
+    size = image_size_pair(get("image_size"))
     height, width, channels = images.shape[1:]
     if size is not None:
         height, width = size

@@ -23,19 +23,21 @@ on the fly without writing anything (``data.storage='memory'``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from cnnlab.data import shapes
+from cnnlab.data import fields, shapes
 from cnnlab.data.decode import image_size_pair
 from cnnlab.data.pipeline import DatasetInfo, SplitSource
 
 NAME = "cnnlab_shapes"
 VARIANTS = {"classify": (1, 1), "detect": (1, 4)}  # (min_objects, max_objects)
 STORAGES = ("tfds", "memory")
-DEFAULT_COUNTS = {"train": 6000, "validation": 1000, "test": 1000}
+DEFAULT_COUNTS = {split: fields.setting({}, f"num_{split}", source="shapes")  # the table's defaults
+                  for split in ("train", "validation", "test")}
 
 
 @dataclasses.dataclass(eq=False)
@@ -187,25 +189,25 @@ def _contract_record(record: dict) -> dict:
 
 
 def config_from_data_config(data_config) -> ShapesConfig:
-    """Reads the shapes fields of a ``data`` ConfigDict (see ``cnnlab.data``)."""
-    get = data_config.get
+    """Reads the shapes fields of a ``data`` ConfigDict (``cnnlab.data.fields``)."""
+    get = functools.partial(fields.setting, data_config, source="shapes")
     return config_for(
-        get("variant", "classify") or "classify",
-        image_size=image_size_pair(get("image_size", None)) or (64, 64),
-        num_classes=get("num_classes", 3) or 3,
-        min_objects=get("min_objects", None),
-        max_objects=get("max_objects", None),
-        num_train=get("num_train", DEFAULT_COUNTS["train"]),
-        num_validation=get("num_validation", DEFAULT_COUNTS["validation"]),
-        num_test=get("num_test", DEFAULT_COUNTS["test"]),
-        seed=get("data_seed", 0) or 0,
+        get("variant"),
+        image_size=image_size_pair(get("image_size")),
+        num_classes=get("num_classes"),
+        min_objects=get("min_objects"),
+        max_objects=get("max_objects"),
+        num_train=get("num_train"),
+        num_validation=get("num_validation"),
+        num_test=get("num_test"),
+        seed=get("data_seed"),
     )
 
 
 def open_split(data_config, split: str) -> SplitSource:
     """The shapes split named by ``split`` (TFDS slicing like ``train[:75%]`` with storage 'tfds')."""
     config = config_from_data_config(data_config)
-    storage = data_config.get("storage", "tfds") or "tfds"
+    storage = fields.setting(data_config, "storage", source="shapes")
     if storage not in STORAGES:
         raise ValueError(f"shapes data.storage must be one of {STORAGES}, got {storage!r}.")
     if storage == "memory":
@@ -218,7 +220,7 @@ def open_split(data_config, split: str) -> SplitSource:
             raise ValueError(f"shapes split {split!r} has 0 examples: set data.num_{split} > 0.")
         records = DrawnSource(config, split)
     else:
-        shapes_builder = prepare(config, data_config.get("data_dir", None) or None)
+        shapes_builder = prepare(config, fields.setting(data_config, "data_dir", source="shapes"))
         try:
             records = shapes_builder.as_data_source(split=split)
         except (ValueError, KeyError, AssertionError) as error:

@@ -24,12 +24,14 @@ FileNotFoundError that says how to prepare it elsewhere.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import socket
 
 import numpy as np
 
+from cnnlab.data import fields
 from cnnlab.data.decode import image_size_pair, pad_boxes, resize_image, resize_mask
 from cnnlab.data.pipeline import MASK_IGNORE, DatasetInfo, SplitSource
 
@@ -37,7 +39,6 @@ CATALOG = (
     "mnist", "fashion_mnist", "cifar10", "cifar100", "tf_flowers", "cats_vs_dogs",
     "oxford_iiit_pet", "voc",
 )
-DEFAULT_MAX_BOXES = 64  # VOC 2012 holds at most 56 objects in an image
 PET_BORDER_MODES = ("class", "ignore")
 
 
@@ -134,11 +135,12 @@ def _image_shape(feature, size) -> tuple[int, int, int]:
 
 def open_split(data_config, split: str) -> SplitSource:
     """A TFDS catalog split as a pipeline source (see the module docstring)."""
-    name = data_config.get("name")
+    get = functools.partial(fields.setting, data_config, source="tfds")
+    name = get("name")
     name = name[len("tfds:"):] if name.startswith("tfds:") else name
-    size = image_size_pair(data_config.get("image_size", None))
-    download = data_config.get("download", True) is not False
-    builder, records = open_data_source(name, split, data_config.get("data_dir", None), download)
+    size = image_size_pair(get("image_size"))
+    download = get("download") is not False
+    builder, records = open_data_source(name, split, get("data_dir"), download)
     features = builder.info.features
     if "image" not in features:
         raise ValueError(f"TFDS dataset {name!r} has no 'image' feature; its features are {list(features)}.")
@@ -149,13 +151,15 @@ def open_split(data_config, split: str) -> SplitSource:
             f"data.image_size=(H, W) to resize them."
         )
     base = base_name(name)
-    max_boxes = int(data_config.get("max_boxes", None) or DEFAULT_MAX_BOXES)
+    max_boxes = int(get("max_boxes"))
     mask_names: tuple[str, ...] = ()
     if base == "voc":
+        if max_boxes < 1:
+            raise ValueError(f"data.max_boxes={max_boxes} must be >= 1 (or None for the default).")
         class_names = _class_names(features["objects"]["label"])
         transform = VocTransform(size, max_boxes)
     elif base == "oxford_iiit_pet":
-        border = data_config.get("pet_border", "class") or "class"
+        border = get("pet_border")
         if border not in PET_BORDER_MODES:
             raise ValueError(f"data.pet_border must be one of {PET_BORDER_MODES}, got {border!r}.")
         class_names = _class_names(features["label"])

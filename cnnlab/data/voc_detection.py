@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data import fields
 from cnnlab.data.decode import image_size_pair, pad_boxes, read_image, resize_image
 from cnnlab.data.pipeline import DatasetInfo, SplitSource
 
@@ -44,7 +45,6 @@ VOC_CLASSES = (
     "train", "tvmonitor",
 )
 DIFFICULT_MODES = ("keep", "drop")
-DEFAULT_MAX_BOXES = 50
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
@@ -194,29 +194,30 @@ class VocRecordTransform:
 
 
 def open_split(data_config, split: str) -> SplitSource:
-    """A VOC folder split as a pipeline source (fields in the module docstring)."""
-    get = data_config.get
-    root = get("root", None) or ""
-    archive = get("archive", None)
+    """A VOC folder split as a pipeline source (fields: ``cnnlab.data.fields``)."""
+    get = functools.partial(fields.setting, data_config, source="voc_folder")
+    root, archive = get("root"), get("archive")
     if archive:
-        from cnnlab.data.image_folder import DEFAULT_CACHE_DIR, extract_archive
+        from cnnlab.data.image_folder import extract_archive
 
-        base = extract_archive(archive, get("cache_dir", None) or DEFAULT_CACHE_DIR)
+        base = extract_archive(archive, get("cache_dir"))
         root = base / root if root else base
     elif not root:
         raise ValueError("data.name='voc_folder' needs data.root (a VOC20xx folder) or data.archive.")
-    year = get("year", None)
-    voc_root = find_voc_root(root, None if year in (None, "") else str(year))
-    difficult = get("difficult", "keep") or "keep"
+    year = get("year")
+    voc_root = find_voc_root(root, None if year is None else str(year))
+    difficult = get("difficult")
     if difficult not in DIFFICULT_MODES:
         raise ValueError(f"data.difficult must be one of {DIFFICULT_MODES}, got {difficult!r}.")
-    size = image_size_pair(get("image_size", None))
+    size = image_size_pair(get("image_size"))
     if size is None:
         raise ValueError("data.image_size=(H, W) is required for VOC folders: images differ in size "
                          "and are resized to one size for batching.")
-    max_boxes = int(get("max_boxes", None) or DEFAULT_MAX_BOXES)
+    max_boxes = int(get("max_boxes"))
+    if max_boxes < 1:
+        raise ValueError(f"data.max_boxes={max_boxes} must be >= 1 (or None for the default).")
     annotations = _annotations(os.fspath(voc_root))
-    names = class_names_for(annotations, get("classes", None))
+    names = class_names_for(annotations, get("classes"))
     ids = split_ids(voc_root, split)
     missing = [i for i in ids if i not in annotations]
     if missing:

@@ -12,19 +12,12 @@ are mapped back through the VOC colour map, with the border colour
 (224, 224, 192) becoming 255. A value that is neither a class index nor 255
 raises a ValueError naming the file.
 
-``data`` fields (``data.name = 'voc_segmentation'``):
-  root          the folder above (or any folder with exactly one such folder
-                below it, e.g. a VOCdevkit or an extracted archive).
-  archive       a .tar.gz of such a folder, extracted once into cache_dir
-                (default ~/.cache/cnnlab/data); root, if given, is then
-                relative to the extracted folder.
-  image_size    (H, W) or int: images resized bilinearly, masks by nearest
-                neighbour; None keeps the stored size (all must match then).
-  class_names   names by mask value; default: the 21 VOC classes when there
-                are 21, else 'class_0', 'class_1', ...
-  num_classes   number of mask classes; default len(class_names), else
-                the largest mask value (other than 255) in the train split + 1.
-  color_mode    'rgb' (default) or 'grayscale'.
+``data`` fields (``data.name = 'voc_segmentation'``; defaults in
+``cnnlab.data.fields``): ``root`` (the folder above, or any folder with
+exactly one such folder below it, e.g. a VOCdevkit or an extracted
+``archive``), ``image_size`` (images resized bilinearly, masks by nearest
+neighbour; None keeps the stored size, which must then match),
+``class_names``, ``num_classes``, ``color_mode``.
 Splits are the file names in ImageSets/Segmentation ('train', 'val',
 'trainval', 'test'); 'validation' reads val.txt when there is no
 validation.txt.
@@ -35,11 +28,13 @@ class 0 is background.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data import fields
 from cnnlab.data.decode import color_mode, image_size_pair, read_image, resize_image, resize_mask
 from cnnlab.data.pipeline import MASK_IGNORE, DatasetInfo, SplitSource
 
@@ -155,8 +150,8 @@ def _max_label(root: Path, ids: list[str]) -> int:
 
 
 def _class_names(data_config, root: Path) -> tuple[str, ...]:
-    names = data_config.get("class_names", None)
-    count = data_config.get("num_classes", None)
+    names = fields.setting(data_config, "class_names", source="voc_segmentation")
+    count = fields.setting(data_config, "num_classes", source="voc_segmentation")
     if names:
         names = tuple(str(n) for n in names)
         if count is not None and int(count) != len(names):
@@ -174,12 +169,12 @@ def _class_names(data_config, root: Path) -> tuple[str, ...]:
 
 def resolve_root(data_config) -> Path:
     """The VOC folder named by ``data.root`` and/or ``data.archive``."""
-    archive = data_config.get("archive", None)
-    root = data_config.get("root", None)
+    get = functools.partial(fields.setting, data_config, source="voc_segmentation")
+    archive, root = get("archive"), get("root")
     if archive:
-        from cnnlab.data.image_folder import DEFAULT_CACHE_DIR, extract_archive
+        from cnnlab.data.image_folder import extract_archive
 
-        base = extract_archive(archive, data_config.get("cache_dir", None) or DEFAULT_CACHE_DIR)
+        base = extract_archive(archive, get("cache_dir"))
         return find_root(base / root if root else base)
     if not root:
         raise ValueError("voc_segmentation needs data.root (a VOC folder) or data.archive (a .tar.gz of one).")
@@ -219,8 +214,8 @@ def open_split(data_config, split: str) -> SplitSource:
     root = resolve_root(data_config)
     ids = split_ids(root, split)
     names = _class_names(data_config, root)
-    size = image_size_pair(data_config.get("image_size", None))
-    mode, channels = color_mode(data_config.get("color_mode", "rgb") or "rgb")
+    size = image_size_pair(fields.setting(data_config, "image_size", source="voc_segmentation"))
+    mode, channels = color_mode(fields.setting(data_config, "color_mode", source="voc_segmentation"))
     transform = VocSegmentationTransform(root, size, mode, len(names))
     if size is None:
         first = transform(ids[0])["image"]

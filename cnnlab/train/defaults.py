@@ -163,13 +163,31 @@ def addable(config, key: str) -> bool:
         return parts[1] in options(parts[0], config[parts[0]].get("name"))
     if len(parts) == 3 and parts[:2] == ["data", "augment"]:
         return parts[2] in augment_fields()
+    if len(parts) == 2 and parts[0] == "data" and "data" in config:
+        return parts[1] in data_options(config.data.get("name"))
     return False
+
+
+def data_options(name) -> dict:
+    """{field: default} of the data source `name` (cnnlab.data.fields); {} if unknown."""
+    from cnnlab.data import fields
+    try:
+        return {field: default for field, default, _ in fields.fields_of(name) if field != "augment"}
+    except ValueError:
+        return {}
 
 
 def describe(config: ml_collections.ConfigDict) -> str:
     """Every leaf of `config` with its value and, where the schema has one, its comment; then
     the options of the named model and task the config leaves at their defaults."""
+    from cnnlab.data import augment, fields
     comments = field_comments()
+    comments.update({f"data.augment.{n}": c for n, _, c in augment.FIELDS})
+    try:
+        comments.update({f"data.{n}": c for n, _, c in fields.fields_of(config.data.get("name"))
+                         if f"data.{n}" not in comments})
+    except (ValueError, AttributeError, KeyError):
+        pass
     lines = []
     for path, value in _leaves(config):
         note = comments.get(path, "")
@@ -180,6 +198,17 @@ def describe(config: ml_collections.ConfigDict) -> str:
             if key not in config[section]:
                 lines.append(f"{section}.{key} = {value!r}  # option of {section} {name!r}, "
                              f"default (set with --config.{section}.{key}=...)")
+    if "data" in config:
+        from cnnlab.data import fields
+        name = config.data.get("name")
+        try:
+            table = fields.fields_of(name)
+        except ValueError:
+            table = ()
+        for key, value, comment in table:
+            if key not in config.data and key != "augment":
+                lines.append(f"data.{key} = {value!r}  # {comment} (field of data source {name!r}, "
+                             f"default)")
     return "\n".join(lines)
 
 
