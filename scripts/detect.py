@@ -20,12 +20,13 @@ import cnnlab  # noqa: F401  (sets XLA flags before jax starts)
 from cnnlab import cli
 from cnnlab import data as data_lib
 from cnnlab.data.decode import read_image
-from cnnlab.tasks.detection import draw_predictions, predict
+from cnnlab.tasks.detection import predict
 from cnnlab.train import loop
+from cnnlab.viz.detection import draw_predictions
 
 _MODE = flags.DEFINE_enum("mode", "predict", ["train", "evaluate", "predict"], "What to do.")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (train).",
-                                          lock_config=True)
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")
 _SPLIT = flags.DEFINE_string("split", "test", "Dataset split to evaluate or draw.")
 _WHICH = flags.DEFINE_enum("which", "latest", ["latest", "best"], "Which checkpoint to restore.")

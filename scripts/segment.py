@@ -14,11 +14,13 @@ from ml_collections import config_flags
 
 import cnnlab  # noqa: F401  (sets XLA flags before jax starts)
 from cnnlab import cli, data
-from cnnlab.tasks import segmentation
+from cnnlab.experiments.report import format_segmentation_report
 from cnnlab.train import loop
+from cnnlab.viz.segmentation import write_overlays
 
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate", "predict"], "What to do.")
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (train).", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (train).",
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")
 _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate or draw (default: the config's test split).")
 _WHICH = flags.DEFINE_enum("which", "best", ["latest", "best"], "Checkpoint to restore.")
@@ -37,8 +39,8 @@ def draw(workdir):
     dataset = data.build(config.data, split, int(config.train.get("eval_batch_size", 0) or config.train.batch_size),
                          train=False, seed=int(config.train.seed))
     out_dir = _OUT_DIR.value or f"{workdir}/overlays"
-    paths = segmentation.write_overlays(model, state.variables(), dataset.epoch(0), out_dir,
-                                        dataset.info.mask_class_names or None, _NUM_IMAGES.value, prefix=split)
+    paths = write_overlays(model, state.variables(), dataset.epoch(0), out_dir,
+                           dataset.info.mask_class_names or None, _NUM_IMAGES.value, prefix=split)
     print(f"wrote {len(paths)} overlays to {out_dir}")
 
 
@@ -55,7 +57,7 @@ def main(argv):
         split = _split(config)
         metrics = loop.evaluate(workdir, split=split, which=_WHICH.value)
         names = data.build(config.data, split, 1, train=False, seed=0).info.mask_class_names
-        print(segmentation.format_report(metrics, names))
+        print(format_segmentation_report(metrics, names))
     else:
         draw(workdir)
 

@@ -1,4 +1,6 @@
 """Detection task: target assignment, focal loss, decoding, NMS at inference, mAP hook, training."""
+import dataclasses
+
 import cnnlab  # noqa: F401  (XLA flags before jax)
 import jax
 import jax.numpy as jnp
@@ -9,7 +11,9 @@ import pytest
 from cnnlab import models, tasks
 from cnnlab.boxes import SSD_VARIANCES, decode_boxes, encode_boxes, multilevel_anchors
 from cnnlab.data import shapes
-from cnnlab.tasks.detection import sigmoid_focal_loss, smooth_l1
+from cnnlab.metrics.detection import coco_evaluate, voc_evaluate
+from cnnlab.tasks.detection import (Detection, predict, predictions_fn, sigmoid_focal_loss, smooth_l1,
+                                    to_evaluation_lists)
 
 
 def _iou_np(a, b):
@@ -107,6 +111,7 @@ def test_detect_decodes_scores_and_suppresses_duplicates():
     batch = {"image": np.zeros((1, 40, 40, 3), np.float32), "boxes": truth[None],
              "box_labels": np.array([[1, 0]], np.int32), "valid": np.array([True])}
     host = task.host_evaluate([(jax.device_get(det), batch)])
+    assert set(host) == {"map50", "ap", "ap50", "ap75", "ar100", "num_images"}  # one snake-case style
     assert host["map50"] == pytest.approx(1.0) and host["ap"] == pytest.approx(1.0)
     shifted = jax.device_get(det)
     shifted["boxes"] = shifted["boxes"].copy()
@@ -125,6 +130,98 @@ def test_difficult_objects_are_ignored_by_voc_map():
     assert task.host_evaluate([(det, batch)])["map50"] == pytest.approx(0.5)
     batch["box_difficult"] = np.array([[False, True]])
     assert task.host_evaluate([(det, batch)])["map50"] == pytest.approx(1.0)
+
+
+def _detection_batch(rng, n=5, size=(40, 60), max_boxes=4):
+    """A host batch with padded boxes (-1 rows), one invalid (padding) image and difficult flags."""
+    labels = np.full((n, max_boxes), -1, np.int32)
+    boxes = np.full((n, max_boxes, 4), -1.0, np.float32)
+    for i in range(n):
+        g = int(rng.integers(0, max_boxes + 1))
+        xy = rng.uniform(0, 0.6, (g, 2))
+        boxes[i, :g] = np.concatenate([xy, xy + rng.uniform(0.1, 0.4, (g, 2))], 1)
+        labels[i, :g] = rng.integers(0, 3, g)
+    det_labels = np.where(rng.random((n, 6)) < 0.6, rng.integers(0, 3, (n, 6)), -1).astype(np.int32)
+    xy = rng.uniform(0, 0.6, (n, 6, 2))
+    detections = {"boxes": np.concatenate([xy, xy + 0.2], -1).astype(np.float32),
+                  "scores": rng.random((n, 6)).astype(np.float32), "labels": det_labels}
+    batch = {"image": rng.random((n,) + size + (3,)).astype(np.float32), "boxes": boxes, "box_labels": labels,
+             "box_difficult": rng.random((n, max_boxes)) < 0.3, "valid": np.arange(n) < n - 1}
+    return detections, batch
+
+
+def test_drawing_lives_in_viz_not_in_the_task():
+    from cnnlab.tasks import detection as task_module
+    from cnnlab.viz import detection as viz_detection
+
+    assert not hasattr(task_module, "draw_predictions") and callable(viz_detection.draw_predictions)
+
+
+def test_evaluation_lists_hold_fresh_pixel_arrays_of_valid_images_only():
+    rng = np.random.default_rng(3)
+    detections, batch = _detection_batch(rng)
+    predictions, truths = to_evaluation_lists([(detections, batch)])
+    assert len(predictions) == len(truths) == 4  # the padding image is left out
+    scale = np.array([60, 40, 60, 40])  # x by the width, y by the height
+    for i, (p, t) in enumerate(zip(predictions, truths)):
+        assert set(p) == {"boxes", "labels", "scores"} and set(t) == {"boxes", "labels", "difficult"}
+        found, real = detections["labels"][i] >= 0, batch["box_labels"][i] >= 0
+        np.testing.assert_allclose(p["boxes"], detections["boxes"][i][found] * scale, rtol=1e-6)
+        np.testing.assert_array_equal(p["labels"], detections["labels"][i][found])
+        np.testing.assert_array_equal(p["scores"], detections["scores"][i][found])
+        np.testing.assert_allclose(t["boxes"], batch["boxes"][i][real] * scale, rtol=1e-6)
+        np.testing.assert_array_equal(t["labels"], batch["box_labels"][i][real])
+        np.testing.assert_array_equal(t["difficult"], batch["box_difficult"][i][real])
+        for array in list(p.values()) + list(t.values()):  # copies: dropping the batch frees it
+            assert array.base is None
+            for source in list(batch.values()) + list(detections.values()):
+                assert not np.shares_memory(array, source)
+    # host_update keeps exactly these lists, and host_finalize scores them with VOC and COCO.
+    task = tasks.create("detection", num_classes=3)
+    acc = task.host_update(task.host_init(), detections, batch)
+    assert len(acc[0]) == 4 and all(set(p) == {"boxes", "labels", "scores"} for p in acc[0])
+    host = task.host_finalize(acc)
+    voc = voc_evaluate(predictions, truths, 3, iou_threshold=0.5)
+    coco = coco_evaluate(predictions, truths, 3)
+    assert host == {"map50": voc["map"], "ap": coco["ap"], "ap50": coco["ap50"], "ap75": coco["ap75"],
+                    "ar100": coco["ar100"], "num_images": 4.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class _CountingDetection(Detection):
+    """Counts how often ``predictions`` is traced (Python runs only while jax traces)."""
+
+    def predictions(self, outputs):
+        TRACES.append(1)
+        return super().predictions(outputs)
+
+
+TRACES = []
+
+
+@pytest.mark.parametrize("backbone_kwargs", [None, {"widths": (8, 8, 16, 16)}], ids=["hashable", "dict_field"])
+def test_predict_compiles_once_per_model_and_task(backbone_kwargs):
+    def make_model():
+        return models.create("ssd", num_classes=3, backbone_kwargs=backbone_kwargs, feature_layers=("stage2_out",),
+                             extra_levels=0, anchor_scales=((0.15, 0.25), (0.35, 0.5)), head_width=8)
+
+    model, task = make_model(), _CountingDetection(num_classes=3, max_detections=5)
+    images = np.random.default_rng(0).random((5, 32, 32, 3)).astype(np.float32)
+    variables = jax.jit(model.init)(jax.random.key(0), images[:1])
+    TRACES.clear()
+    first = predict(model, variables, images, task, batch_size=4)  # batches of 4 and 1: two shapes
+    assert len(TRACES) == 2
+    again = predict(model, variables, images, task, batch_size=4)
+    assert len(TRACES) == 2  # no new compile
+    for key in ("boxes", "scores", "labels"):
+        np.testing.assert_array_equal(first[key], again[key])
+    direct = jax.device_get(task.detect(model.apply(variables, images, train=False)))
+    np.testing.assert_array_equal(first["labels"], direct["labels"])
+    np.testing.assert_allclose(first["scores"], direct["scores"], rtol=1e-5, atol=1e-6)
+    assert predictions_fn(model, task) is predictions_fn(model, task)
+    if backbone_kwargs is None:  # equal models and tasks share one compiled function
+        predict(make_model(), variables, images, _CountingDetection(num_classes=3, max_detections=5), batch_size=4)
+        assert len(TRACES) == 2
 
 
 def test_ssd_outputs_line_up_with_anchors_and_reject_unknown_layers():

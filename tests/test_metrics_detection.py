@@ -12,8 +12,8 @@ pycocotools = pytest.importorskip("pycocotools", reason="pycocotools (a dev depe
 from pycocotools.coco import COCO  # noqa: E402
 from pycocotools.cocoeval import COCOeval  # noqa: E402
 
-STAT_KEYS = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
-             "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"]
+STAT_KEYS = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
+             "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large"]  # COCOeval.stats, in order
 
 
 def _random_case(rng, num_images=6, num_classes=3, max_gt=6, max_det=12, scale=300.0, min_det=0):
@@ -80,7 +80,7 @@ def _assert_matches_cocoeval(preds, gts, num_classes):
     for k in range(num_classes):
         p = precision[:, :, k]
         expected = p[p > -1].mean() if (p > -1).any() else np.nan
-        np.testing.assert_allclose(ours["per_class_ap"][k], expected, atol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(ours["ap_per_class"][k], expected, atol=1e-6, equal_nan=True)
     return ours
 
 
@@ -89,7 +89,7 @@ def test_coco_matches_pycocotools_on_random_cases(seed):
     rng = np.random.default_rng(seed)
     preds, gts = _random_case(rng)
     ours = _assert_matches_cocoeval(preds, gts, 3)
-    assert 0 < ours["AP"] < 1  # a non-trivial case
+    assert 0 < ours["ap"] < 1  # a non-trivial case
 
 
 def test_coco_more_than_100_detections_and_area_ranges():
@@ -98,7 +98,7 @@ def test_coco_more_than_100_detections_and_area_ranges():
                               min_det=110)
     assert min(len(p["scores"]) for p in preds) > 100  # the 100-per-image cap is exercised
     ours = _assert_matches_cocoeval(preds, gts, 1)
-    assert ours["AR1"] < ours["AR10"] <= ours["AR100"]
+    assert ours["ar1"] < ours["ar10"] <= ours["ar100"]
 
 
 def test_coco_ties_empty_images_and_missing_classes():
@@ -129,7 +129,7 @@ def test_coco_ties_empty_images_and_missing_classes():
     # class 0 at IoU 0.5: 4 of 5 objects found (the third image has no detections)
     assert ours["recall"][0, 0, 0, -1] == pytest.approx(0.8)
     assert ours["precision"][0, 0, 1, 2, -1] == pytest.approx(1.0)  # medium range, IoU 0.5
-    assert np.isnan(ours["per_class_ap"][2])  # class 2 has no ground truth: left out
+    assert np.isnan(ours["ap_per_class"][2])  # class 2 has no ground truth: left out
 
 
 def test_coco_hand_values():
@@ -141,14 +141,40 @@ def test_coco_hand_values():
     # The second pair is a hit only at IoU threshold 0.5 (matches need IoU >= threshold).
     # At 0.5 both are found (AP 1); at 0.55..0.95 recall stops at 0.5 with precision 1 -> 51/101.
     expected_ap = (1.0 + 9 * 51 / 101) / 10
-    assert out["AP"] == pytest.approx(expected_ap, abs=1e-12)
-    assert out["AP50"] == pytest.approx(1.0) and out["AP75"] == pytest.approx(51 / 101)
-    assert out["AR100"] == pytest.approx((1.0 + 9 * 0.5) / 10)
-    assert out["AR1"] == pytest.approx(0.5)
-    assert np.isnan(out["AP_medium"]) and out["AP_small"] == pytest.approx(expected_ap)
+    assert out["ap"] == pytest.approx(expected_ap, abs=1e-12)
+    assert out["ap50"] == pytest.approx(1.0) and out["ap75"] == pytest.approx(51 / 101)
+    assert out["ar100"] == pytest.approx((1.0 + 9 * 0.5) / 10)
+    assert out["ar1"] == pytest.approx(0.5)
+    assert np.isnan(out["ap_medium"]) and out["ap_small"] == pytest.approx(expected_ap)
 
 
 # ----------------------------------------------------------------------------- VOC
+
+def _matlab_colon(a, d, b):
+    """MATLAB's a:d:b element by element, after its colonop.m (first half a + k d, second half
+    b - k d, the middle (a + b) / 2), written out independently of cnnlab."""
+    tol = 2.0 * np.finfo(float).eps * max(abs(a), abs(b))
+    n = int(round((b - a) / d))
+    if a + n * d - b > tol:
+        n -= 1
+    last = b if a + n * d - b > -tol else a + n * d
+    v = [0.0] * (n + 1)
+    for k in range(n // 2 + 1):
+        v[k] = a + k * d
+        v[n - k] = last - k * d
+    if n % 2 == 0:
+        v[n // 2] = (a + last) / 2
+    return v
+
+
+def _devkit_ap07(rec, prec):
+    """VOCevaldet.m's loop: for t=0:0.1:1, p=max(prec(rec>=t)); if isempty(p), p=0; end; ap=ap+p/11."""
+    ap = 0.0
+    for t in _matlab_colon(0.0, 0.1, 1.0):
+        reached = [p for p, r in zip(prec, rec) if r >= t and not np.isnan(p)]  # MATLAB's max skips NaN
+        ap += (max(reached) if reached else 0.0) / 11
+    return ap
+
 
 def _devkit_reference(preds, gts, num_classes, use_07, plus_one, threshold=0.5):
     """A loop-by-loop transcription of VOCevaldet.m / VOCap.m, written independently."""
@@ -198,10 +224,7 @@ def _devkit_reference(preds, gts, num_classes, use_07, plus_one, threshold=0.5):
         # devkit's Python port; MATLAB's 0/0 = NaN is dropped by its NaN-ignoring max() to the same effect.
         prec = [t / (t + f) if t + f else 0.0 for t, f in zip(ctp, cfp)]
         if use_07:
-            ap = 0.0
-            for step in range(11):  # recall >= step / 10, compared exactly in integers
-                reached = [p for p, t in zip(prec, ctp) if t * 10 >= step * npos]
-                ap += (max(reached) if reached else 0.0) / 11
+            ap = _devkit_ap07(rec, prec)
         else:
             mrec = [0.0] + rec + [1.0]
             mpre = [0.0] + prec + [0.0]
@@ -224,7 +247,7 @@ def test_voc_matches_devkit_reference(seed):
         for plus_one in (False, True):
             out = D.voc_evaluate(preds, gts, 3, use_07_metric=use_07, plus_one=plus_one)
             ref = _devkit_reference(preds, gts, 3, use_07, plus_one)
-            np.testing.assert_allclose(out["ap"], ref, rtol=0, atol=1e-12, equal_nan=True)
+            np.testing.assert_allclose(out["ap_per_class"], ref, rtol=0, atol=1e-12, equal_nan=True)
             assert out["map"] == pytest.approx(np.nanmean(ref), abs=1e-12)
 
 
@@ -243,12 +266,75 @@ def test_voc_hand_computed():
               "labels": np.array([0, 0, 0]), "scores": np.array([0.9, 0.8, 0.7])},
              {"boxes": np.array([[0, 0, 19, 20.0]]), "labels": np.array([0]), "scores": np.array([0.6])}]
     out = D.voc_evaluate(preds, gts, 1)
-    assert out["ap"][0] == pytest.approx(5 / 6, abs=1e-12)
+    assert set(out) == {"map", "ap_per_class", "num_positives", "precision", "recall"}
+    assert out["ap_per_class"][0] == pytest.approx(5 / 6, abs=1e-12)
     np.testing.assert_allclose(out["precision"][0], [1, 1 / 2, 1 / 2, 2 / 3])
     np.testing.assert_allclose(out["recall"][0], [1 / 2, 1 / 2, 1 / 2, 1])
     out07 = D.voc_evaluate(preds, gts, 1, use_07_metric=True)
     assert out07["map"] == pytest.approx((6 + 5 * 2 / 3) / 11, abs=1e-12)
-    assert D.voc_ap(np.array([0.3]), np.array([1.0]), use_07_metric=True) == pytest.approx(4 / 11)
+    # A recall of exactly 0.3 stops below the devkit's fourth threshold 0.30000000000000004.
+    assert D.voc_ap(np.array([0.3]), np.array([1.0]), use_07_metric=True) == pytest.approx(3 / 11, abs=1e-15)
+
+
+def test_voc07_thresholds_are_matlabs_colon():
+    """The devkit's 0:0.1:1 in MATLAB, to the bit; py-faster-rcnn's np.arange differs at 0.6 and 0.7."""
+    expected = _matlab_colon(0.0, 0.1, 1.0)
+    assert D.VOC07_RECALL_THRESHOLDS.tolist() == expected  # exact doubles
+    assert expected[3] == 0.30000000000000004 and expected[6] == 0.6 and expected[7] == 0.7
+    np.testing.assert_array_equal(D.matlab_colon(0.0, 0.1, 1.0), expected)
+    arange = np.arange(0.0, 1.1, 0.1)  # py-faster-rcnn's voc_eval.py
+    differs = np.flatnonzero(arange != D.VOC07_RECALL_THRESHOLDS)
+    assert differs.tolist() == [6, 7] and arange[6] == 0.6000000000000001 and arange[7] == 0.7000000000000001
+    for a, d, b in [(0.0, 0.1, 0.3), (0.0, 0.1, 0.4), (-1.0, 0.01, 1.0), (0.0, 0.25, 1.0), (0.0, 0.3, 1.0)]:
+        assert D.matlab_colon(a, d, b).tolist() == _matlab_colon(a, d, b)
+
+
+def _one_image(num_objects, hits_then_misses):
+    """num_objects square objects in a row; detections in score order: True = an exact hit on the next
+    object, False = a box on no object."""
+    gt = np.array([[20.0 * j, 0.0, 20.0 * j + 10, 10.0] for j in range(num_objects)])
+    boxes, found = [], 0
+    for hit in hits_then_misses:
+        if hit:
+            boxes.append(gt[found])
+            found += 1
+        else:
+            boxes.append([0.0, 500.0, 10.0, 510.0])
+    n = len(boxes)
+    preds = [{"boxes": np.array(boxes).reshape(-1, 4), "labels": np.zeros(n, int),
+              "scores": np.linspace(0.9, 0.1, n)}]
+    gts = [{"boxes": gt, "labels": np.zeros(num_objects, int)}]
+    return preds, gts
+
+
+def test_voc07_ten_objects_three_hits_then_a_false_positive():
+    """recall 0.1, 0.2, 0.3, 0.3 at precision 1, 1, 1, 0.75: thresholds 0, 0.1, 0.2 reach precision 1 and
+    0.30000000000000004 is out of reach, so AP = 3/11 = 0.2727 (the decimal 0.3 would give 4/11 = 0.3636)."""
+    preds, gts = _one_image(10, [True, True, True, False])
+    out = D.voc_evaluate(preds, gts, 1, use_07_metric=True)
+    np.testing.assert_allclose(out["recall"][0], [0.1, 0.2, 0.3, 0.3])
+    assert out["map"] == pytest.approx(3 / 11, abs=1e-15)
+    assert round(out["map"], 4) == 0.2727
+    # Three of five objects: recall 0.6 reaches MATLAB's 0.6 (py-faster-rcnn's 0.6000000000000001 would not).
+    preds, gts = _one_image(5, [True, True, True, False])
+    assert D.voc_evaluate(preds, gts, 1, use_07_metric=True)["map"] == pytest.approx(7 / 11, abs=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_voc07_matches_the_devkit_loop_on_recalls_at_tenths(seed):
+    """Random hit/miss orders over 5, 10 or 20 objects, so recalls land exactly on multiples of 0.1."""
+    rng = np.random.default_rng(200 + seed)
+    for num_objects in (5, 10, 20):
+        order = rng.permutation(np.r_[np.ones(int(rng.integers(1, num_objects + 1)), bool),
+                                      np.zeros(int(rng.integers(0, 8)), bool)])
+        preds, gts = _one_image(num_objects, order.tolist())
+        out = D.voc_evaluate(preds, gts, 1, use_07_metric=True)
+        tp = np.cumsum(order)
+        rec = tp / num_objects
+        prec = tp / np.arange(1, len(order) + 1)
+        assert out["map"] == pytest.approx(_devkit_ap07(rec.tolist(), prec.tolist()), abs=1e-15)
+        assert D.voc_ap(rec, prec, use_07_metric=True) == pytest.approx(_devkit_ap07(rec.tolist(), prec.tolist()),
+                                                                        abs=1e-15)
 
 
 def test_voc_iou_equal_to_threshold_is_a_hit():
@@ -263,7 +349,7 @@ def test_voc_class_without_ground_truth_is_nan_and_skipped():
     preds = [{"boxes": np.array([[0, 0, 10, 10.0], [0, 0, 5, 5.0]]), "labels": np.array([0, 1]),
               "scores": np.array([0.5, 0.9])}]
     out = D.voc_evaluate(preds, gts, 2)
-    assert out["ap"][0] == 1.0 and np.isnan(out["ap"][1]) and out["map"] == 1.0
+    assert out["ap_per_class"][0] == 1.0 and np.isnan(out["ap_per_class"][1]) and out["map"] == 1.0
 
 
 def test_input_errors():

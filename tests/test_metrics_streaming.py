@@ -23,7 +23,7 @@ def test_confusion_accumulates_over_batches(seed):
         cm = update(cm, labels[sl], preds[sl], valid[sl])
     expected = skm.confusion_matrix(labels[valid], preds[valid], labels=range(k))
     np.testing.assert_array_equal(np.asarray(cm), expected)
-    np.testing.assert_array_equal(classification.confusion_matrix(labels, preds, k, valid), expected)
+    np.testing.assert_array_equal(classification.confusion_from_labels(labels, preds, k, valid), expected)
 
 
 def test_out_of_range_entries_are_not_counted():

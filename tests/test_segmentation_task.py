@@ -8,7 +8,9 @@ import pytest
 
 from cnnlab import models, tasks
 from cnnlab.data import shapes
-from cnnlab.tasks.segmentation import Segmentation, format_report, warp_example
+from cnnlab.data.mask_augment import warp_example
+from cnnlab.experiments.report import format_segmentation_report
+from cnnlab.tasks.segmentation import Segmentation
 
 K = 4
 
@@ -69,8 +71,11 @@ def test_finalize_of_summed_batches_matches_numpy_over_the_whole_set():
     # The mean IoU of the whole set is not the mean of per-batch mean IoUs.
     per_batch = [numpy_scores([lg], [b], K)["mean_iou"] for lg, b in pairs]
     assert got["mean_iou"] != pytest.approx(np.mean(per_batch), rel=1e-6)
-    report = format_report(got, ["bg", "a", "b", "c"])
-    assert "mean_iou=" in report and "\nbg " in report
+    report = format_segmentation_report(got, ["bg", "a", "b", "c"]).splitlines()
+    assert f"mean_iou={got['mean_iou']:.4f}" in report[0] and f"pixel_accuracy={got['pixel_accuracy']:.4f}" in report[0]
+    assert report[1].split() == ["class", "IoU", "accuracy"]
+    for row, name, iou, acc in zip(report[2:], ["bg", "a", "b", "c"], want["per_class_iou"], got["class_accuracy"]):
+        assert row.split() == [name, f"{iou:.4f}", f"{acc:.4f}"]  # per class, by name; nan for class c
 
 
 def test_loss_matches_numpy_with_ignore_label_and_class_weights():
@@ -107,6 +112,26 @@ def test_task_errors_are_clear():
         task.make_augment({"flip": True, "rotate": 10})
     with pytest.raises(ValueError, match="scale"):
         task.make_augment({"scale": (1.5, 1.0)})
+
+
+def test_drawing_reports_and_warps_live_outside_the_task():
+    from cnnlab.data import mask_augment
+    from cnnlab.tasks import segmentation as task_module
+
+    for name in ("write_overlays", "format_report", "warp_example", "make_joint_augment", "_augment_settings",
+                 "AUGMENT_FIELDS"):
+        assert not hasattr(task_module, name), name
+    assert mask_augment.AUGMENT_FIELDS == ("flip", "scale", "crop_size", "fill")
+    # The task's augmentation is mask_augment's: the same output for the same key.
+    data = shapes.generate(2, seed=4, image_size=(24, 24))
+    batch = {"image": jnp.asarray(data["image"], jnp.float32) / 255.0, "mask": jnp.asarray(data["mask"], jnp.int32)}
+    fields = {"scale": (0.5, 0.5), "crop_size": 20}  # a 12x12 picture in a 20x20 window: a border
+    ours = Segmentation(num_classes=4, ignore_label=200).make_augment(fields)(batch, jax.random.key(1))
+    ref = mask_augment.make_joint_augment(fields, 200)(batch, jax.random.key(1))
+    np.testing.assert_array_equal(np.asarray(ours["mask"]), np.asarray(ref["mask"]))
+    np.testing.assert_array_equal(np.asarray(ours["image"]), np.asarray(ref["image"]))
+    mask = np.asarray(ours["mask"])
+    assert mask.shape == (2, 20, 20) and (mask == 200).sum() == 2 * (400 - 144) and 255 not in mask
 
 
 def test_warp_geometry_against_numpy():

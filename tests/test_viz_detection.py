@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.viz.detection import boxes_figure, boxes_to_pixels, draw_boxes
+from cnnlab.viz.detection import boxes_figure, boxes_to_pixels, draw_boxes, draw_predictions
 from cnnlab.viz.palette import class_color
 
 
@@ -72,3 +72,45 @@ def test_draw_boxes_errors(tmp_path):
         draw_boxes(image, [[0, 0, 1, 1]], [0], tmp_path / "x.png", true_boxes=[[0, 0, 1, 1]])
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         draw_boxes(np.zeros((10, 10, 4)), [[0, 0, 1, 1]], [0], tmp_path / "x.png")
+
+
+def _png(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).astype(int)
+
+
+def test_draw_predictions_writes_each_image_as_draw_boxes_would(tmp_path):
+    images = np.zeros((3, 40, 50, 3), np.float32)
+    images[2] = 0.5
+    predictions = {  # batched, -1 padding; box 1 of image 0 scores under the threshold
+        "boxes": np.array([[[0.2, 0.2, 0.6, 0.7], [0.7, 0.1, 0.9, 0.3], [0, 0, 0, 0]],
+                           [[0.1, 0.1, 1.02, 0.5], [0, 0, 0, 0], [0, 0, 0, 0]],  # past the edge: clipped
+                           [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]], np.float32),
+        "scores": np.array([[0.9, 0.2, 0.0], [0.6, 0.0, 0.0], [0.0, 0.0, 0.0]], np.float32),
+        "labels": np.array([[2, 1, -1], [0, -1, -1], [-1, -1, -1]], np.int32),
+    }
+    true_boxes = np.array([[[0.25, 0.2, 0.6, 0.75], [-1, -1, -1, -1]], [[-1] * 4, [-1] * 4],
+                           [[0.1, 0.1, 0.3, 0.3], [-1] * 4]], np.float32)
+    true_labels = np.array([[2, -1], [-1, -1], [0, -1]], np.int32)
+    names = ["a", "b", "c"]
+    paths = draw_predictions(images, predictions, tmp_path / "out", names, score_threshold=0.3,
+                             true_boxes=true_boxes, true_labels=true_labels, names=["x", "y", "z"])
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["x.png", "y.png", "z.png"]
+    kept = [[0], [0], []]
+    for i, path in enumerate(paths):
+        real = true_labels[i] >= 0
+        expected = draw_boxes(images[i], np.clip(predictions["boxes"][i][kept[i]], 0, 1),
+                              predictions["labels"][i][kept[i]], tmp_path / f"ref{i}.png",
+                              scores=predictions["scores"][i][kept[i]], class_names=names,
+                              true_boxes=true_boxes[i][real], true_labels=true_labels[i][real])
+        np.testing.assert_array_equal(_png(path), _png(expected))
+    px = _png(paths[0])  # 512 x 409.6 -> scale 10.24
+    colour = np.round(np.array(class_color(2)) * 255)
+    assert np.abs(px[int(0.45 * 40 * 10.24), 101:104] - colour).max(axis=1).min() <= 12  # x1 = 0.2 * 512
+    assert px[int(0.2 * 40 * 10.24), 358:361].max() == 0  # the hidden box's left edge (x = 0.7 * 512)
+    default = draw_predictions(images[:1], predictions, tmp_path / "plain", names)
+    assert default[0].endswith("prediction_000.png")
+    with pytest.raises(ValueError, match="one name per image"):
+        draw_predictions(images, predictions, tmp_path / "bad", names, names=["x"])
+    with pytest.raises(ValueError, match="give both or neither"):
+        draw_predictions(images, predictions, tmp_path / "bad", names, true_boxes=true_boxes)

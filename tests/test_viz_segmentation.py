@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 
 from cnnlab.viz.palette import class_color, label_palette
-from cnnlab.viz.segmentation import colorize_mask, overlay_mask, plot_segmentation, segmentation_figure
+from cnnlab.viz.segmentation import (colorize_mask, overlay_mask, plot_segmentation, segmentation_figure,
+                                     write_overlays)
 
 
 def test_label_palette_matches_voc_colours():
@@ -77,3 +78,40 @@ def test_segmentation_figure_panels_and_legend(tmp_path):
     out = plot_segmentation(image, truth, None, tmp_path / "seg2.png")
     with Image.open(out) as im:
         assert im.size[0] == round(100 * (2 * 3.2 + 1.8))
+
+
+class _MaskReader:
+    """A stand-in segmentation model: logits that pick the class written into the red channel."""
+
+    def apply(self, variables, images, train=False):
+        import jax
+        import jax.numpy as jnp
+
+        classes = jnp.round(images[..., 0] * 3).astype(jnp.int32)
+        return 10.0 * jax.nn.one_hot(classes, 4) + variables["bias"]
+
+
+def _png(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).astype(int)
+
+
+def test_write_overlays_draws_valid_examples_with_the_models_masks(tmp_path):
+    rng = np.random.default_rng(1)
+    masks = rng.integers(0, 4, (2, 3, 12, 16)).astype(np.int32)
+    predicted = masks.copy()
+    predicted[:, :, :4] = 1
+    images = np.repeat((predicted[..., None] / 3.0).astype(np.float32), 3, axis=-1)
+    batches = [{"image": images[0], "mask": masks[0], "valid": np.array([True, False, True])},
+               {"image": images[1], "mask": masks[1]}]
+    variables = {"bias": np.zeros(4, np.float32)}
+    paths = write_overlays(_MaskReader(), variables, batches, tmp_path / "ov", class_names=["bg", "a", "b", "c"],
+                           limit=3, prefix="test")
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["test_000.png", "test_001.png", "test_002.png"]
+    drawn = [(0, 0), (0, 2), (1, 0)]  # example 1 of the first batch is padding; the limit stops at 3
+    for path, (b, i) in zip(paths, drawn):
+        expected = plot_segmentation(images[b, i], masks[b, i], predicted[b, i], tmp_path / f"ref_{b}{i}.png",
+                                     class_names=["bg", "a", "b", "c"])
+        np.testing.assert_array_equal(_png(path), _png(expected))
+    with pytest.raises(ValueError, match="limit"):
+        write_overlays(_MaskReader(), variables, batches, tmp_path / "ov", limit=0)

@@ -83,7 +83,8 @@ def build(
 
 
 _SUBMODULES = ("augment", "preprocess", "shapes", "shapes_builder", "tfds_source", "image_folder", "npz",
-               "decode", "pipeline", "voc_detection", "voc_segmentation", "box_augment")
+               "decode", "pipeline", "voc_detection", "voc_segmentation", "box_augment",
+               "mask_augment", "fields", "randaugment", "mixing")
 
 
 def __getattr__(name: str):

@@ -51,7 +51,7 @@ def bottleneck_curve(train: dict, test: dict, sizes, *, seeds=(0,), pos_label: i
                    "accuracy": float(np.mean(probs.argmax(-1) == test["labels"])),
                    "final_train_loss": float(history[-1])}
             if num_classes == 2:
-                row["auc"] = float(roc_auc_score(test["labels"], probs[:, pos_label], pos_label=pos_label))
+                row["auc"] = float(roc_auc_score(np.asarray(test["labels"]) == pos_label, probs[:, pos_label]))
             rows.append(row)
     return rows
 

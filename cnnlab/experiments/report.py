@@ -16,6 +16,9 @@ Binary runs (one sigmoid logit, or two classes) score the positive class
 `pos_label` (an index or a class name; default 1, dogs in the lesson);
 precision/recall/F1 headline numbers are those of that class. Multi-class
 runs report macro averages and one-vs-rest macro ROC AUC / AP.
+
+`format_segmentation_report(metrics, class_names)` is the text report of a
+segmentation evaluation (scalars, then IoU and accuracy per class).
 """
 import dataclasses
 import json
@@ -26,12 +29,10 @@ from typing import Optional, Union
 import jax
 import numpy as np
 
-from cnnlab import data as data_lib
 from cnnlab.metrics import classification as cls_metrics
 from cnnlab.metrics import ranking
 from cnnlab.tasks.classification import Classification
-from cnnlab.train.inputs import build_input_fn
-from cnnlab.train.loop import restore_for_inference
+from cnnlab.train.loop import inference_input_fn, restore_for_inference
 from cnnlab.train.step import make_predict_step
 from cnnlab.viz import classification as cls_viz
 from cnnlab.viz.figure_io import save_figure
@@ -117,17 +118,13 @@ class _GalleryKeeper:
 def predict_split(workdir: str, split: str = "test", which: str = "latest",
                   batch_size: Optional[int] = None, gallery_size: int = 25) -> Predictions:
     """Restores the run in `workdir` and predicts every example of `split`."""
-    config, model, task, state, _ = restore_for_inference(workdir, which)
+    config, model, task, state, dataset = restore_for_inference(workdir, which, split=split,
+                                                                batch_size=batch_size)
     if not isinstance(task, Classification):
         raise ValueError(f"{workdir} is not a classification run (task {config.task.name!r}); "
                          "reports cover classifiers only.")
     loss_type = task.loss_type
-    bs = int(batch_size or config.train.get("eval_batch_size", 0) or config.train.batch_size)
-    seed = int(config.train.seed)
-    dataset = data_lib.build(config.data, split=split, batch_size=bs, train=False, seed=seed)
-    train_data = data_lib.build(config.data, split=config.data.get("train_split", "train"),
-                                batch_size=bs, train=True, seed=seed)
-    predict = jax.jit(make_predict_step(model, build_input_fn(config, train_data)))
+    predict = jax.jit(make_predict_step(model, inference_input_fn(config, workdir)))
     keeper = _GalleryKeeper(gallery_size)
     labels, probs = [], []
     for batch in dataset.epoch(0):
@@ -184,9 +181,9 @@ def classification_report(labels, probs, class_names=None, pos_label=None):
     k = probs.shape[1]
     names = [str(n) for n in (class_names or range(k))][:k]
     preds = np.argmax(probs, axis=1)
-    cm = cls_metrics.confusion_matrix(labels, preds, k)
-    p, r, f, support = cls_metrics.precision_recall_fscore_support(cm, average=None)
-    macro = cls_metrics.precision_recall_fscore_support(cm, average="macro")
+    cm = cls_metrics.confusion_from_labels(labels, preds, k)
+    p, r, f, support = cls_metrics.scores_from_confusion(cm, average=None)
+    macro = cls_metrics.scores_from_confusion(cm, average="macro")
     numbers = {
         "num_examples": int(labels.size),
         "class_names": names,
@@ -195,15 +192,15 @@ def classification_report(labels, probs, class_names=None, pos_label=None):
                           "support": int(support[i])} for i, n in enumerate(names)},
         "macro": {"precision": macro[0], "recall": macro[1], "f1": macro[2]},
         "confusion_matrix": cm.astype(int).tolist(),
-        "log_loss": cls_metrics.log_loss(labels, probs),
+        "log_loss": cls_metrics.log_loss(labels, probs, labels=np.arange(k)),
     }
     curves = {"roc": {}, "pr": {}}
     if k == 2:
         pos = positive_index(pos_label, names)
         scores = probs[:, pos]
-        binary = cls_metrics.precision_recall_fscore_support(cm, average="binary", pos_label=pos)
-        auc = _finite(ranking.roc_auc_score(labels, scores, pos_label=pos))
-        ap = _finite(ranking.average_precision_score(labels, scores, pos_label=pos))
+        binary = cls_metrics.scores_from_confusion(cm, average="binary", pos_label=pos)
+        auc = _finite(ranking.roc_auc_score(labels == pos, scores))
+        ap = _finite(ranking.average_precision_score(labels == pos, scores))
         numbers.update(averaging=f"binary, positive class {names[pos]!r}", positive_class=names[pos],
                        precision=binary[0], recall=binary[1], f1=binary[2], auc=auc,
                        average_precision=ap)
@@ -213,8 +210,9 @@ def classification_report(labels, probs, class_names=None, pos_label=None):
         curves["pr"][names[pos]] = (rec, prec, ap)
     else:
         present = np.bincount(labels, minlength=k) > 0
-        auc = _finite(ranking.roc_auc_score(labels, probs, average="macro")) if present.all() else None
-        ap = _finite(ranking.average_precision_score(labels, probs, average="macro"))
+        onehot = (labels[:, None] == np.arange(k)[None, :]).astype(np.int64)  # one-vs-rest per column
+        auc = _finite(ranking.roc_auc_score(onehot, probs, average="macro")) if present.all() else None
+        ap = _finite(ranking.average_precision_score(onehot, probs, average="macro"))
         numbers.update(averaging="macro over classes (one-vs-rest for AUC/AP)",
                        precision=macro[0], recall=macro[1], f1=macro[2], auc=auc,
                        average_precision=ap)
@@ -225,7 +223,7 @@ def classification_report(labels, probs, class_names=None, pos_label=None):
             prec, rec, _ = ranking.precision_recall_curve(labels, probs[:, i], pos_label=i)
             curves["roc"][names[i]] = (fpr, tpr, ranking.auc(fpr, tpr))
             curves["pr"][names[i]] = (rec, prec, ranking.average_precision_score(
-                labels, probs[:, i], pos_label=i))
+                labels == i, probs[:, i]))
     return numbers, curves
 
 
@@ -269,3 +267,24 @@ def write_report(workdir: str, split: str = "test", which: str = "latest", pos_l
     else:
         paths.pop("gallery")
     return dict(numbers, paths=paths, curves=curves)
+
+
+def format_segmentation_report(metrics: dict, class_names=None) -> str:
+    """Multi-line text: the scalar metrics, then IoU and accuracy per class by name.
+
+    metrics: a segmentation evaluation (``Segmentation.finalize``, ``train.evaluate``
+    or ``cnnlab.metrics.segmentation.segmentation_scores``; keys may carry a
+    split prefix such as ``test/``).
+    """
+    lines = [" ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))]
+    per_iou = next((v for k, v in metrics.items() if k.endswith("per_class_iou")), None)
+    per_acc = next((v for k, v in metrics.items() if k.endswith("class_accuracy")
+                    and not k.endswith("mean_class_accuracy")), None)
+    if per_iou is not None:
+        names = list(class_names or [])
+        lines.append(f"{'class':<16} {'IoU':>7} {'accuracy':>9}")
+        for k, iou in enumerate(per_iou):
+            name = names[k] if k < len(names) else f"class {k}"
+            acc = per_acc[k] if per_acc is not None else float("nan")
+            lines.append(f"{name:<16} {iou:>7.4f} {acc:>9.4f}")
+    return "\n".join(lines)

@@ -15,8 +15,13 @@ interpolated precision. ``voc_evaluate`` follows the PASCAL VOC devkit
 (VOCevaldet.m): detections matched in score order to the most-overlapping
 ground truth with IoU >= threshold, duplicates are false positives, and
 detections on ``difficult`` objects count as neither; AP is all-point
-(VOC2010+) or 11-point (VOC2007) interpolated. Undefined scores (a class with
-no ground truth) are nan and left out of the means.
+(VOC2010+) or 11-point (VOC2007) interpolated, the 11 recall thresholds being
+the devkit's MATLAB ``0:0.1:1`` to the last bit (``VOC07_RECALL_THRESHOLDS``).
+Undefined scores (a class with no ground truth) are nan and left out of the means.
+
+Both return lowercase snake-case keys: ``voc_evaluate`` "map" and
+"ap_per_class"; ``coco_evaluate`` "ap", "ap50", "ap75", "ap_small", ...,
+"ar100", and "ap_per_class".
 """
 import numpy as np
 
@@ -29,6 +34,38 @@ COCO_AREA_RANGES = {
     "large": (96.0 ** 2, 1e5 ** 2),
 }
 COCO_MAX_DETECTIONS = (1, 10, 100)
+
+
+def matlab_colon(start: float, step: float, stop: float) -> np.ndarray:
+    """The doubles of MATLAB's ``start:step:stop`` (step > 0), computed as MATLAB computes them.
+
+    MATLAB adds multiples of ``step`` to ``start`` for the first half and
+    subtracts them from the end point for the second half (its ``colonop``),
+    so ``0:0.1:1`` holds 0.6 and 0.7 where ``np.arange(0., 1.1, 0.1)``
+    (py-faster-rcnn's port) holds 0.6000000000000001 and 0.7000000000000001;
+    both hold 0.30000000000000004.
+    """
+    if not step > 0:
+        raise ValueError(f"step must be > 0, got {step}.")
+    tol = 2.0 * np.finfo(np.float64).eps * max(abs(start), abs(stop))
+    n = int(round((stop - start) / step))
+    if start + n * step - stop > tol:
+        n -= 1
+    if n < 0:
+        return np.zeros(0)
+    last = start + n * step
+    if last - stop > -tol:
+        last = stop
+    values = np.zeros(n + 1)
+    k = np.arange(n // 2 + 1)
+    values[k] = start + k * step
+    values[n - k] = last - k * step
+    if n % 2 == 0:
+        values[n // 2] = (start + last) / 2
+    return values
+
+
+VOC07_RECALL_THRESHOLDS = matlab_colon(0.0, 0.1, 1.0)  # VOCevaldet.m: for t=0:0.1:1
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -119,8 +156,10 @@ def voc_ap(recall, precision, use_07_metric: bool = False) -> float:
     """AP from a precision/recall curve in score order.
 
     All-point (VOC2010+): area under the precision envelope at each recall
-    change. 11-point (VOC2007): mean over r in {0, 0.1, ..., 1} of the best
-    precision at recall >= r (thresholds are the exact decimals k / 10).
+    change. 11-point (VOC2007): the devkit's ``p = max(prec(rec >= t))`` (0
+    when no recall reaches t) averaged over its 11 thresholds
+    ``VOC07_RECALL_THRESHOLDS``; the fourth is 0.30000000000000004, so a
+    recall of exactly 3/10 does not reach it.
     """
     recall = np.asarray(recall, dtype=np.float64)
     precision = np.asarray(precision, dtype=np.float64)
@@ -128,7 +167,7 @@ def voc_ap(recall, precision, use_07_metric: bool = False) -> float:
         raise ValueError(f"recall and precision must be 1-D of one length, got {recall.shape}, {precision.shape}.")
     if use_07_metric:
         total = 0.0
-        for t in np.arange(11) / 10:
+        for t in VOC07_RECALL_THRESHOLDS:
             reached = precision[recall >= t]
             total += reached.max() if reached.size else 0.0
         return float(total / 11)
@@ -145,7 +184,7 @@ def voc_evaluate(predictions, ground_truths, num_classes: int, *, iou_threshold:
 
     plus_one: use the devkit's integer-pixel convention (width = x2 - x1 + 1);
     keep False for continuous coordinates such as rescaled normalised boxes.
-    Returns {"map": float, "ap": (K,) with nan for classes without
+    Returns {"map": float, "ap_per_class": (K,) with nan for classes without
     non-difficult ground truth, "num_positives": (K,), "precision"/"recall":
     per-class curves in score order}.
     """
@@ -198,7 +237,7 @@ def voc_evaluate(predictions, ground_truths, num_classes: int, *, iou_threshold:
     defined = ~np.isnan(ap)
     return {
         "map": float(ap[defined].mean()) if defined.any() else float("nan"),
-        "ap": ap,
+        "ap_per_class": ap,
         "num_positives": num_positives,
         "precision": curves_p,
         "recall": curves_r,
@@ -251,9 +290,9 @@ def coco_evaluate(predictions, ground_truths, num_classes: int, *,
 
     max_detections: detections kept per image and class, increasing; AP uses
     the last (100). Returns the 12 ``COCOeval.summarize`` numbers under
-    "AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10",
-    "AR100" (named after ``max_detections``), "AR_small", "AR_medium",
-    "AR_large"; "per_class_ap" (K,); and the raw "precision" (T, R, K, A, M)
+    "ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10",
+    "ar100" (named after ``max_detections``), "ar_small", "ar_medium",
+    "ar_large"; "ap_per_class" (K,); and the raw "precision" (T, R, K, A, M)
     and "recall" (T, K, A, M) arrays. Where pycocotools reports -1 (nothing to
     score) these hold nan. The ``difficult`` flags are not used.
     """
@@ -338,18 +377,18 @@ def _coco_summary(precision, recall, iou_thr, max_dets) -> dict:
         return _mean_defined(recall[:, :, areas.index(area), mi])
 
     stats = {
-        "AP": ap(),
-        "AP50": ap(iou=0.5),
-        "AP75": ap(iou=0.75),
-        "AP_small": ap("small"),
-        "AP_medium": ap("medium"),
-        "AP_large": ap("large"),
+        "ap": ap(),
+        "ap50": ap(iou=0.5),
+        "ap75": ap(iou=0.75),
+        "ap_small": ap("small"),
+        "ap_medium": ap("medium"),
+        "ap_large": ap("large"),
     }
     for mi, m in enumerate(max_dets):
-        stats[f"AR{m}"] = ar(mi=mi)
-    stats.update({"AR_small": ar("small"), "AR_medium": ar("medium"), "AR_large": ar("large")})
+        stats[f"ar{m}"] = ar(mi=mi)
+    stats.update({"ar_small": ar("small"), "ar_medium": ar("medium"), "ar_large": ar("large")})
     per_class = precision[:, :, :, all_, last]  # (T, R, K)
-    stats["per_class_ap"] = np.array([_mean_defined(per_class[:, :, k].ravel())
+    stats["ap_per_class"] = np.array([_mean_defined(per_class[:, :, k].ravel())
                                       for k in range(per_class.shape[2])])
     stats["precision"] = precision
     stats["recall"] = recall

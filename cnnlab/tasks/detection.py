@@ -16,13 +16,18 @@ Inference (``detect``, compiled, batched): sigmoid scores, the
 per-class ``nms_padded``; fixed-size outputs ``boxes`` (B, M, 4)
 normalised, ``scores`` (B, M), ``labels`` (B, M) with -1 padding.
 
-Evaluation (``host_evaluate``): VOC mAP@0.5 (all-point, ``map50``), COCO
+Evaluation (``host_init``/``host_update``/``host_finalize``, or
+``host_evaluate`` at once): VOC mAP@0.5 (all-point, ``map50``), COCO
 AP@[.5:.95] (``ap``), ``ap50``, ``ap75``, ``ar100`` from
 ``cnnlab.metrics.detection`` on pixel boxes; objects flagged
-``box_difficult`` in a batch are ignored by the VOC metric.
+``box_difficult`` in a batch are ignored by the VOC metric. Only each
+image's detections and truths are kept between batches, never the images.
+
+Drawing detections: ``cnnlab.viz.detection.draw_predictions``.
 """
 import dataclasses
-import os
+import functools
+import weakref
 from typing import Tuple
 
 import jax
@@ -198,10 +203,10 @@ class Detection(Task):
         coco = coco_evaluate(predictions, truths, self.num_classes)
         return {
             "map50": voc["map"],
-            "ap": coco["AP"],
-            "ap50": coco["AP50"],
-            "ap75": coco["AP75"],
-            "ar100": coco["AR100"],
+            "ap": coco["ap"],
+            "ap50": coco["ap50"],
+            "ap75": coco["ap75"],
+            "ar100": coco["ar100"],
             "num_images": float(len(truths)),
         }
 
@@ -214,59 +219,70 @@ class Detection(Task):
 
 
 def to_evaluation_lists(collected):
-    """[(detections, host batch)] -> (predictions, ground_truths) in pixels, valid images only."""
+    """[(detections, host batch)] -> (predictions, ground_truths) in pixels, valid images only.
+
+    Each image becomes two small dicts of fresh arrays (``boxes``, ``labels``,
+    ``scores``; ``boxes``, ``labels`` and ``difficult`` when the batch flags
+    them): no images and no views into the batch, so a batch is freed as
+    soon as the caller drops it.
+    """
     predictions, truths = [], []
     for detections, batch in collected:
-        images = np.asarray(batch["image"])
-        height, width = images.shape[1:3]
+        height, width = np.shape(batch["image"])[1:3]  # the shape only: images stay where they are
         scale = np.array([width, height, width, height], np.float64)
-        valid = np.asarray(batch.get("valid", np.ones(len(images), bool)), bool)
+        det_boxes, det_labels, det_scores = (np.asarray(detections[k]) for k in ("boxes", "labels", "scores"))
+        gt_boxes, gt_labels = np.asarray(batch["boxes"]), np.asarray(batch["box_labels"])
+        valid = np.asarray(batch.get("valid", np.ones(len(gt_labels), bool)), bool)
         difficult = batch.get("box_difficult", None)
+        difficult = None if difficult is None else np.asarray(difficult, bool)
         for i in np.flatnonzero(valid):
-            labels = np.asarray(detections["labels"][i])
-            found = labels >= 0
-            predictions.append({"boxes": np.asarray(detections["boxes"][i])[found] * scale,
-                                "labels": labels[found],
-                                "scores": np.asarray(detections["scores"][i])[found]})
-            gt_labels = np.asarray(batch["box_labels"][i])
-            real = gt_labels >= 0
-            truth = {"boxes": np.asarray(batch["boxes"][i])[real] * scale, "labels": gt_labels[real]}
+            found = det_labels[i] >= 0
+            # Boolean indexing and arithmetic make new arrays; nothing below is a view of the batch.
+            predictions.append({"boxes": det_boxes[i][found] * scale, "labels": det_labels[i][found],
+                                "scores": det_scores[i][found]})
+            real = gt_labels[i] >= 0
+            truth = {"boxes": gt_boxes[i][real] * scale, "labels": gt_labels[i][real]}
             if difficult is not None:
-                truth["difficult"] = np.asarray(difficult[i], bool)[real]
+                truth["difficult"] = difficult[i][real]
             truths.append(truth)
     return predictions, truths
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_predictions(model, task):
+    return jax.jit(lambda variables, images: task.predictions(model.apply(variables, images, train=False)))
+
+
+_UNHASHABLE = {}  # (id(model), id(task)) -> (weakref to the model, weakref to the task, compiled fn)
+
+
+def predictions_fn(model, task):
+    """fn(variables, images) -> ``task.predictions`` of ``model``, compiled once per (model, task).
+
+    Equal models and tasks (frozen dataclasses, Flax modules) share one
+    compiled function; a model with unhashable fields (a dict of backbone
+    options) is cached by identity for as long as it lives.
+    """
+    try:
+        return _compiled_predictions(model, task)
+    except TypeError:  # an unhashable model or task field
+        pass
+    key = (id(model), id(task))
+    held = _UNHASHABLE.get(key)
+    if held is not None and held[0]() is model and held[1]() is task:
+        return held[2]
+    fn = jax.jit(lambda variables, images: task.predictions(model.apply(variables, images, train=False)))
+    _UNHASHABLE[key] = (weakref.ref(model), weakref.ref(task), fn)
+    weakref.finalize(model, _UNHASHABLE.pop, key, None)
+    return fn
+
+
 def predict(model, variables, images, task, batch_size: int = 64) -> dict:
     """``task.predictions`` of ``model`` on ``images`` (N, H, W, C) in [0, 1], compiled, as numpy."""
-    run = jax.jit(lambda v, x: task.predictions(model.apply(v, x, train=False)))
+    run = predictions_fn(model, task)
     images = np.asarray(images, np.float32)
     if images.ndim != 4:
         raise ValueError(f"images must be a batch (N, H, W, C), got shape {images.shape}.")
     parts = [jax.device_get(run(variables, images[i:i + batch_size]))
              for i in range(0, len(images), batch_size)]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def draw_predictions(images, predictions, out_dir, class_names, *, score_threshold: float = 0.3,
-                     true_boxes=None, true_labels=None, names=None) -> list:
-    """One PNG per image with its predicted boxes, class names and scores (and dashed truths)."""
-    from cnnlab.viz.detection import draw_boxes
-
-    os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for i, image in enumerate(np.asarray(images)):
-        labels = np.asarray(predictions["labels"][i])
-        scores = np.asarray(predictions["scores"][i])
-        shown = (labels >= 0) & (scores >= score_threshold)
-        name = names[i] if names is not None else f"prediction_{i:03d}"
-        kwargs = {}
-        if true_boxes is not None:
-            real = np.asarray(true_labels[i]) >= 0
-            kwargs = {"true_boxes": np.asarray(true_boxes[i])[real],
-                      "true_labels": np.asarray(true_labels[i])[real]}
-        paths.append(draw_boxes(image, np.clip(np.asarray(predictions["boxes"][i])[shown], 0, 1),
-                                labels[shown], os.path.join(out_dir, f"{name}.png"),
-                                scores=scores[shown], class_names=class_names, **kwargs))
-    return paths
-

@@ -3,7 +3,11 @@
 Boxes follow the library convention (x1, y1, x2, y2), normalised to [0, 1]
 by default; ``normalized=False`` takes pixel coordinates. Labels of -1 mark
 padding (as in batches) and are skipped. Each class has a fixed colour.
+``draw_predictions`` writes one PNG per image of a detector's batched output
+(``cnnlab.tasks.detection.predict``).
 """
+import os
+
 import numpy as np
 from matplotlib.patches import Rectangle
 
@@ -106,3 +110,35 @@ def draw_boxes(image, boxes, labels, out_path, scores=None, class_names=None,
     fig = boxes_figure(image, boxes, labels, scores, class_names, normalized, score_threshold,
                        true_boxes, true_labels, min_size)
     return save_figure(fig, out_path, dpi=fig.dpi)
+
+
+def draw_predictions(images, predictions, out_dir, class_names, *, score_threshold: float = 0.3,
+                     true_boxes=None, true_labels=None, names=None) -> list:
+    """One PNG per image with its predicted boxes, class names and scores (and dashed truths).
+
+    predictions: batched detections {"boxes" (N, M, 4) normalised, "scores"
+    (N, M), "labels" (N, M) with -1 padding}; boxes scoring under
+    ``score_threshold`` are hidden. true_boxes/true_labels (N, G, 4)/(N, G)
+    with -1 padding are drawn dashed. Files are ``<out_dir>/<name>.png`` with
+    ``names[i]`` or ``prediction_<i>``. Returns the paths.
+    """
+    images = np.asarray(images)
+    if names is not None and len(names) != len(images):
+        raise ValueError(f"names has {len(names)} entries for {len(images)} images; give one name per image.")
+    if (true_boxes is None) != (true_labels is None):
+        raise ValueError("true_boxes and true_labels go together: give both or neither.")
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for i, image in enumerate(images):
+        labels = np.asarray(predictions["labels"][i])
+        scores = np.asarray(predictions["scores"][i])
+        shown = (labels >= 0) & (scores >= score_threshold)
+        name = names[i] if names is not None else f"prediction_{i:03d}"
+        truth = {}
+        if true_boxes is not None:
+            real = np.asarray(true_labels[i]) >= 0
+            truth = {"true_boxes": np.asarray(true_boxes[i])[real], "true_labels": np.asarray(true_labels[i])[real]}
+        paths.append(draw_boxes(image, np.clip(np.asarray(predictions["boxes"][i])[shown], 0, 1),
+                                labels[shown], os.path.join(out_dir, f"{name}.png"),
+                                scores=scores[shown], class_names=class_names, **truth))
+    return paths

@@ -2,8 +2,11 @@
 
 Masks are int (H, W) class maps with 255 = ignore (design contract). Colours
 come from the fixed VOC label palette, so class 3 is the same colour in
-every figure; a legend names the classes present.
+every figure; a legend names the classes present. ``write_overlays`` runs a
+segmentation model over host batches and writes those figures.
 """
+import os
+
 import numpy as np
 from matplotlib.patches import Patch
 
@@ -96,3 +99,32 @@ def plot_segmentation(image, true_mask, pred_mask, out_path, class_names=None,
     Returns the path.
     """
     return save_figure(segmentation_figure(image, true_mask, pred_mask, class_names, alpha), out_path)
+
+
+def write_overlays(model, variables, batches, out_dir: str, class_names=None, limit: int = 8,
+                   prefix: str = "example") -> list:
+    """Predicts masks for ``batches`` and writes image | truth | prediction PNGs.
+
+    model returns logits (B, H, W, K); batches: host batches with ``image``,
+    ``mask`` (and ``valid``); the first ``limit`` valid examples are drawn as
+    ``<out_dir>/<prefix>_<n>.png``. Returns the written paths.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if limit < 1:
+        raise ValueError(f"limit={limit} must be >= 1.")
+    os.makedirs(out_dir, exist_ok=True)
+    predict = jax.jit(lambda v, x: jnp.argmax(model.apply(v, x, train=False), axis=-1))
+    paths = []
+    for batch in batches:
+        preds = np.asarray(predict(variables, batch["image"]))  # (B, H, W)
+        valid = batch.get("valid", np.ones(len(preds), bool))
+        for image, mask, pred, ok in zip(batch["image"], batch["mask"], preds, valid):
+            if not ok:
+                continue
+            path = os.path.join(out_dir, f"{prefix}_{len(paths):03d}.png")
+            paths.append(plot_segmentation(image, mask, pred, path, class_names=class_names))
+            if len(paths) >= limit:
+                return paths
+    return paths
