@@ -76,3 +76,12 @@ def test_pmap_mode_runs_the_same_loop_as_jit(tmp_path):
     assert results["pmap"]["step"] == results["jit"]["step"]
     np.testing.assert_allclose(results["pmap"]["test/loss"], results["jit"]["test/loss"], rtol=1e-4)
     np.testing.assert_allclose(results["pmap"]["val/accuracy"], results["jit"]["val/accuracy"])
+
+
+def test_an_image_size_too_small_for_the_model_names_the_field_the_layer_and_the_fix(tmp_path):
+    config = tiny_config()
+    config.model.widths = (4, 4, 4, 4, 4, 4)  # six 2x2 max-pools need at least 64x64
+    with pytest.raises(ValueError, match=r"config.data.image_size=\(16, 16\) is too small for "
+                                         r"simple_cnn.*smallest square size that works is 64x64"):
+        loop.run(config, str(tmp_path), verbose=False)
+    assert not (tmp_path / "checkpoints").exists()

@@ -426,7 +426,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
     tc = exp.config.train
     par = parallel.create(tc.parallel, exp.model, exp.task, batch_augment(exp.config, exp.task),
                           exp.input_fn, StepOptions.from_config(tc))
-    _check_batches(exp, par)
+    _check_batches(exp)
     session = _Run(exp, workdir, verbose, peer_timeout_s)
     session.write_config()
     session.liveness.start()
@@ -447,7 +447,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, verbose: bool = True
         session.close(peer_lost)
 
 
-def _check_batches(exp, par) -> None:
+def _check_batches(exp) -> None:
+    """The global batch splits over the devices, and into the micro-batches of accumulation."""
     tc = exp.config.train
     n = jax.device_count()
     parallel.check_batch_size(int(tc.batch_size), n)
