@@ -185,4 +185,12 @@ def check_input_size(model: nn.Module, image_shape: Sequence[int], *, field: str
         f"{field}=({height}, {width}) is too small for {name}: {what}. The smallest square size "
         f"that works is {smallest}x{smallest}: raise {field} to at least ({smallest}, {smallest}), "
         "or pick a model that shrinks the image less (fewer pooling or stride-2 stages, 'same' "
-        "padding; e.g. simple_cnn, or a ResNet with model.stem='cifar').")
+        f"padding; e.g. {_suggestion(name)}).")
+
+
+def _suggestion(name) -> str:
+    if name == "simple_cnn":
+        return "simple_cnn with fewer model.widths, or a ResNet with model.stem='cifar'"
+    if name and name.startswith("resnet"):
+        return f"{name} with model.stem='cifar', or simple_cnn"
+    return "simple_cnn, or a ResNet with model.stem='cifar'"
