@@ -49,6 +49,9 @@ def test_every_field_can_be_set_from_the_command_line():
     """All at once through scripts/train.py's own flags, read back from --show_config.
     (train.phases, a tuple of dicts, is set in config files.)"""
     settable = {p: v for p, v in NEW_VALUES.items() if not p.endswith("phases")}
+    # fields of the open sections the config file leaves out: an option of its model
+    # (simple_cnn) and task, and a field of its data source (shapes)
+    settable.update({"model.dropout": 0.25, "task.top_k": 2, "data.data_seed": 4})
     args = [_arg(p, v) for p, v in settable.items()]
     cli.check_config_args(["prog", f"--config={TINY_CONFIG}", *args])  # no "unknown field"
     out = subprocess.run(script("train.py") + [f"--config={TINY_CONFIG}", "--show_config", *args],
@@ -63,6 +66,16 @@ def test_unknown_fields_are_rejected_with_the_known_names(capsys):
     with pytest.raises(SystemExit):
         cli.check_config_args(["prog", f"--config={TINY_CONFIG}", "--config.optim.epsilon=1e-8"])
     assert "unknown config field `config.optim.epsilon`" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.check_config_args(["prog", f"--config={TINY_CONFIG}", "--config.model.drop_rate=0.1"])
+    err = capsys.readouterr().err
+    assert "model 'simple_cnn' has no option 'drop_rate'" in err and "dropout" in err
+    with pytest.raises(SystemExit):  # the options of the model the command names
+        cli.check_config_args(["prog", f"--config={TINY_CONFIG}", "--config.model.name=resnet18",
+                               "--config.model.dropout=0.1"])
+    assert "model 'resnet18' has no option 'dropout'" in capsys.readouterr().err
+    cli.check_config_args(["prog", f"--config={TINY_CONFIG}", "--config.model.name=resnet18",
+                           "--config.model.drop_path_rate=0.1"])
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['epsilon'\] in config.optim"):
         optim.make_optimizer({"epsilon": 1e-8}, {"w": jnp.ones(2)}, 10)
 

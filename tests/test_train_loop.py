@@ -85,3 +85,23 @@ def test_an_image_size_too_small_for_the_model_names_the_field_the_layer_and_the
                                          r"simple_cnn.*smallest square size that works is 64x64"):
         loop.run(config, str(tmp_path), verbose=False)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_featurewise_statistics_are_saved_once_and_evaluation_reads_them(tmp_path, monkeypatch):
+    from cnnlab.data import augment
+    from cnnlab.train import inputs
+    config = tiny_config(epochs=1)
+    config.data.augment = {"featurewise_center": True, "featurewise_std_normalization": True}
+    result = loop.run(config, str(tmp_path), verbose=False)
+    saved = json.loads((tmp_path / inputs.STATS_FILE).read_text())
+    train = loop._split_data(loop.defaults.complete(config), "train", 16, True, 0)
+    mean, std = augment.featurewise_stats(train)
+    np.testing.assert_allclose(saved["mean"], mean, rtol=1e-6)
+    np.testing.assert_allclose(saved["std"], std, rtol=1e-6)
+
+    def no_training_split(*args, **kwargs):
+        raise AssertionError("evaluation re-read the training split for its statistics")
+
+    monkeypatch.setattr(augment, "featurewise_stats", no_training_split)
+    again = evaluate(str(tmp_path), split="test")
+    np.testing.assert_allclose(again["test/loss"], result["test/loss"], rtol=1e-5)
