@@ -17,6 +17,7 @@ from cnnlab import tasks
 from cnnlab.train import optim, parallel
 from cnnlab.train.defaults import base_config
 from cnnlab.train.state import create_state
+from cnnlab.train.step import StepOptions
 
 
 class TinyNet(nn.Module):
@@ -33,7 +34,7 @@ class TinyNet(nn.Module):
         return nn.Dense(4, name="head")(x)
 
 
-def trajectory(mode, devices, batch_norm, steps=5, batch_size=16):
+def trajectory(mode, devices, batch_norm, steps=5, batch_size=16, options=StepOptions()):
     model = TinyNet(batch_norm=batch_norm)
     task = tasks.create("classification", num_classes=4)
     cfg = base_config().optim
@@ -42,8 +43,10 @@ def trajectory(mode, devices, batch_norm, steps=5, batch_size=16):
     images = rng.uniform(size=(batch_size, 8, 8, 3)).astype(np.float32)  # one batch, fitted
     labels = rng.integers(0, 4, size=(batch_size,)).astype(np.int32)
     state = create_state(model, lambda p: optim.make_optimizer(cfg, p, steps),
-                         np.zeros((1, 8, 8, 3), np.float32), jax.random.PRNGKey(0))
-    par = (parallel.JitMesh if mode == "jit" else parallel.Pmap)(model, task, devices=devices)
+                         np.zeros((1, 8, 8, 3), np.float32), jax.random.PRNGKey(0),
+                         ema=options.ema_decay > 0)
+    par = (parallel.JitMesh if mode == "jit" else parallel.Pmap)(model, task, devices=devices,
+                                                                 options=options)
     state = par.put_state(state)
     losses = []
     for i in range(steps):
@@ -58,7 +61,8 @@ def trajectory(mode, devices, batch_norm, steps=5, batch_size=16):
     stats = jax.tree.leaves(final.batch_stats)
     return {"losses": losses, "replicas_equal": replicas_equal,
             "param_sum": float(sum(jnp.abs(x).sum() for x in jax.tree.leaves(final.params))),
-            "stats_sum": float(sum(jnp.abs(x).sum() for x in stats)) if stats else 0.0}
+            "stats_sum": float(sum(jnp.abs(x).sum() for x in stats)) if stats else 0.0,
+            "ema_sum": float(sum(jnp.abs(x).sum() for x in jax.tree.leaves(final.ema_params)))}
 
 
 def main():
@@ -72,6 +76,10 @@ def main():
         "bn_jit8": trajectory("jit", devices, True),
         "bn_pmap8": trajectory("pmap", devices, True),
     }
+    recipe = StepOptions(grad_accum_steps=2, ema_decay=0.9)  # 2 micro-batches, EMA
+    out.update({name: trajectory(mode, devs, False, options=recipe) for name, mode, devs in (
+        ("recipe_one", "jit", devices[:1]), ("recipe_jit8", "jit", devices),
+        ("recipe_pmap8", "pmap", devices))})
     json.dump(out, sys.stdout)
 
 

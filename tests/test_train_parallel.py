@@ -35,6 +35,19 @@ def test_jit_mesh_and_pmap_match_one_device(trajectories):
                                    rtol=1e-5)
 
 
+def test_accumulation_and_ema_train_alike_on_one_device_jit_and_pmap(trajectories):
+    """Two micro-batches give the update of the whole batch (no BatchNorm here), on every
+    device layout, and the EMA follows the same weights."""
+    one = trajectories["one"]
+    for mode in ("recipe_one", "recipe_jit8", "recipe_pmap8"):
+        run = trajectories[mode]
+        np.testing.assert_allclose(run["losses"], one["losses"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(run["param_sum"], one["param_sum"], rtol=1e-5)
+        np.testing.assert_allclose(run["ema_sum"], trajectories["recipe_one"]["ema_sum"], rtol=1e-5)
+    assert trajectories["recipe_pmap8"]["replicas_equal"]
+    assert abs(trajectories["recipe_one"]["ema_sum"] - one["param_sum"]) > 1e-3  # EMA lags
+
+
 def test_batchnorm_jit_is_global_and_pmap_averages_statistics(trajectories):
     # jit sees the global batch: BatchNorm statistics are those of one device.
     np.testing.assert_allclose(trajectories["bn_jit8"]["losses"], trajectories["bn_one"]["losses"],
