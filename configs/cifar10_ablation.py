@@ -23,7 +23,8 @@ from ml_collections import ConfigDict
 
 from cnnlab.train.defaults import base_config
 
-ARCHIVE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10_jpg.tar.gz")
+ARCHIVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
+                       "cifar10_jpg.tar.gz")
 
 
 def get_config():

@@ -106,11 +106,11 @@ def _train_groups(config, workdir, groups, seeds, verbose):
     metric_names = sorted({k for r in records for k in r["metrics"]})
     summary = []
     for value, _, _ in groups:
-        row = {"value": value}
         group = [r for r in records if r["value"] == value]
-        for name in metric_names:
+        row = {"value": value, "n": 0}
+        for name in metric_names:  # n: the runs with any metric (test_ema/ only where EMA is on)
             stats = aggregate([r["metrics"].get(name) for r in group])
-            row["n"] = stats["n"]
+            row["n"] = max(row["n"], stats["n"])
             row.update({f"{name}/{k}": v for k, v in stats.items() if k != "n"})
         summary.append(row)
     return records, summary, metric_names
