@@ -7,13 +7,24 @@ from cnnlab.viz.figure_io import new_figure, save_figure
 def plot_ablation(records, metric: str, out_path: str, order=None) -> str:
     """A horizontal bar per variant at the mean of `metric` over its seeds, a line over
     min..max, each seed a dot, the first variant (the baseline) as a dashed reference line.
+    Variants with EMA weights are shown by those (`<split>_ema/<name>`).
 
     `records` are `cnnlab.experiments.sweep.ablate`'s runs: dicts with 'value' (the
     variant), 'seed' and 'metrics'.
     """
     names = list(order or dict.fromkeys(r["value"] for r in records))
-    values = [[r["metrics"][metric] for r in records
-               if r["value"] == name and metric in r["metrics"]] for name in names]
+    # a variant that kept an EMA is shown by its EMA weights ('test/accuracy' -> 'test_ema/...'):
+    # its raw weights train exactly as the baseline's
+    split, _, leaf = metric.partition("/")
+    ema_metric = f"{split}_ema/{leaf}"
+
+    def value(r):
+        return r["metrics"].get(ema_metric, r["metrics"].get(metric))
+
+    values = [[value(r) for r in records if r["value"] == name and value(r) is not None]
+              for name in names]
+    names = [name + (" (EMA weights)" if any(ema_metric in r["metrics"] for r in records
+                                             if r["value"] == name) else "") for name in names]
     fig = new_figure(6.4, 0.5 * len(names) + 1.4)
     ax = fig.add_subplot()
     ys = np.arange(len(names))[::-1]
