@@ -59,20 +59,16 @@ def check_config_args(argv, flag_name: str = "config") -> None:
         key = item.split("=", 1)[0]
         node = config
         parts = key.split(".")
-        if len(parts) == 3 and parts[:2] == ["data", "augment"] and "data" in config:
-            from cnnlab.train.defaults import augment_fields
-            augment = config.data.get("augment")
-            if augment is None and parts[2] in augment_fields():
+        if parts[0] == "data" and "data" in config:
+            from cnnlab.train.defaults import addable
+            if len(parts) == 3 and parts[1] == "augment" and config.data.get("augment") is None \
+                    and addable(config, key):
                 _fail(f"--{flag_name}.{item}: the config file {file_path} has no data.augment "
                       f"section to add {parts[2]!r} to (a task's augmentation is off without one); "
                       f"give the config `c.data.augment = ml_collections.ConfigDict()` first.")
-            if parts[2] not in augment and parts[2] in augment_fields():
-                continue  # an augmentation field the config leaves at its default
-        if len(parts) == 2 and parts[0] == "data" and "data" in config \
-                and parts[1] not in config.data:
-            from cnnlab.train.defaults import data_options
-            if parts[1] in data_options(config.data.get("name")):
-                continue  # a field of the named data source the config leaves at its default
+            if addable(config, key) \
+                    and parts[-1] not in (config.data.augment if len(parts) == 3 else config.data):
+                continue  # a field of the data source or augmentation the config leaves at its default
         if len(parts) == 2 and parts[0] in names and parts[1] not in config[parts[0]]:
             from cnnlab.train.defaults import options
             known = options(parts[0], names[parts[0]])

@@ -32,7 +32,7 @@ import numpy as np
 from cnnlab.metrics import classification as cls_metrics
 from cnnlab.metrics import ranking
 from cnnlab.tasks.classification import Classification
-from cnnlab.train.loop import inference_input_fn, restore_for_inference
+from cnnlab.train.loop import restore_experiment
 from cnnlab.train.step import make_predict_step
 from cnnlab.viz import classification as cls_viz
 from cnnlab.viz.figure_io import save_figure
@@ -118,13 +118,13 @@ class _GalleryKeeper:
 def predict_split(workdir: str, split: str = "test", which: str = "latest",
                   batch_size: Optional[int] = None, gallery_size: int = 25) -> Predictions:
     """Restores the run in `workdir` and predicts every example of `split`."""
-    config, model, task, state, dataset = restore_for_inference(workdir, which, split=split,
-                                                                batch_size=batch_size)
+    exp, state = restore_experiment(workdir, which, split=split, batch_size=batch_size)
+    config, model, task, dataset = exp.config, exp.model, exp.task, exp.data
     if not isinstance(task, Classification):
         raise ValueError(f"{workdir} is not a classification run (task {config.task.name!r}); "
                          "reports cover classifiers only.")
     loss_type = task.loss_type
-    predict = jax.jit(make_predict_step(model, inference_input_fn(config, workdir)))
+    predict = jax.jit(make_predict_step(model, exp.input_fn))
     keeper = _GalleryKeeper(gallery_size)
     labels, probs = [], []
     for batch in dataset.epoch(0):

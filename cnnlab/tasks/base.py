@@ -9,6 +9,7 @@ only what the metric needs, image by image (`host_update`).
 A task holds its loss, metrics and prediction decoding only; drawing and
 reports live in `cnnlab.viz` and `cnnlab.experiments`.
 """
+import abc
 from typing import Any, Callable, Mapping, Optional, Tuple
 
 import jax.numpy as jnp
@@ -43,22 +44,32 @@ def create(name: str, **kwargs) -> "Task":
         raise ValueError(f"bad settings for task {name!r} (config.task): {e}") from None
 
 
-class Task:
+class Task(abc.ABC):
     """The base every task derives from; the defaults are those of a task whose metrics are
-    sums computed on device (classification)."""
+    sums computed on device (classification). A task without `loss` or `metric_sums` cannot
+    be built, and one that sets `host_metrics` must define the four host-side methods."""
 
     #: Batch keys the step feeds to the model and the loss.
     keys: Tuple[str, ...] = ("image", "label")
     #: True when the metrics need every prediction on the host (`host_*` below).
     host_metrics = False
 
+    _HOST_METHODS = ("eval_outputs", "host_init", "host_update", "host_finalize")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.host_metrics:
+            missing = [m for m in cls._HOST_METHODS if getattr(cls, m) is getattr(Task, m)]
+            if missing:
+                raise TypeError(f"{cls.__name__} sets host_metrics but does not define {missing}.")
+
+    @abc.abstractmethod
     def loss(self, outputs, batch: Batch) -> Tuple[jnp.ndarray, dict]:
         """Mean loss over valid examples, and auxiliary values."""
-        raise NotImplementedError(f"{type(self).__name__} must define loss(outputs, batch).")
 
+    @abc.abstractmethod
     def metric_sums(self, outputs, batch: Batch) -> dict:
         """Metric numerators and denominators as scalars (or arrays) that add up."""
-        raise NotImplementedError(f"{type(self).__name__} must define metric_sums(outputs, batch).")
 
     def finalize(self, sums: Mapping[str, float]) -> dict:
         """Turns accumulated sums into metric values (host side)."""
@@ -70,18 +81,19 @@ class Task:
         return None
 
     # Host-side metrics (host_metrics = True): eval_outputs runs compiled on device; the host
-    # folds each batch into a small accumulator and scores it once at the end.
+    # folds each batch into a small accumulator and scores it once at the end. A task that
+    # sets host_metrics overrides all four (checked when the class is defined).
     def eval_outputs(self, outputs, batch: Batch):
-        raise NotImplementedError(f"{type(self).__name__} sets host_metrics but has no eval_outputs.")
+        """What the host needs of a batch's outputs (compiled, on device)."""
 
     def host_init(self):
-        return []
+        """The empty accumulator."""
 
     def host_update(self, acc, outputs, batch: Batch):
-        raise NotImplementedError(f"{type(self).__name__} sets host_metrics but has no host_update.")
+        """The accumulator with one batch folded in."""
 
     def host_finalize(self, acc) -> dict:
-        raise NotImplementedError(f"{type(self).__name__} sets host_metrics but has no host_finalize.")
+        """The metrics of the whole split."""
 
 
 def valid_mask(batch: Batch, n: int) -> jnp.ndarray:

@@ -144,15 +144,9 @@ def options(section: str, name) -> dict:
 def augment_fields() -> set:
     """Every field name config.data.augment may hold: the images-only augmentation's, and the
     joint ones of box and mask targets (detection, localization, segmentation)."""
-    from cnnlab.data import augment, box_augment
-    names = {name for name, _, _ in augment.FIELDS} | set(box_augment.FIELDS)
-    try:
-        from cnnlab.data import mask_augment
-        names |= set(mask_augment.AUGMENT_FIELDS)
-    except ImportError:  # older layout: the fields live beside the segmentation task
-        from cnnlab.tasks import segmentation
-        names |= set(segmentation.AUGMENT_FIELDS)
-    return names
+    from cnnlab.data import augment, box_augment, mask_augment
+    return ({name for name, _, _ in augment.FIELDS} | set(box_augment.FIELDS)
+            | set(mask_augment.AUGMENT_FIELDS))
 
 
 def addable(config, key: str) -> bool:
@@ -168,26 +162,30 @@ def addable(config, key: str) -> bool:
     return False
 
 
-def data_options(name) -> dict:
-    """{field: default} of the data source `name` (cnnlab.data.fields); {} if unknown."""
+def _data_table(name) -> tuple:
+    """(field, default, comment) rows of the data source `name` but `augment` (checked by its
+    own table); () for an unknown source."""
     from cnnlab.data import fields
     try:
-        return {field: default for field, default, _ in fields.fields_of(name) if field != "augment"}
+        return tuple(row for row in fields.fields_of(name) if row[0] != "augment")
     except ValueError:
-        return {}
+        return ()
+
+
+def data_options(name) -> dict:
+    """{field: default} of the data source `name` (cnnlab.data.fields); {} if unknown."""
+    return {field: default for field, default, _ in _data_table(name)}
 
 
 def describe(config: ml_collections.ConfigDict) -> str:
     """Every leaf of `config` with its value and, where the schema has one, its comment; then
     the options of the named model and task the config leaves at their defaults."""
-    from cnnlab.data import augment, fields
+    from cnnlab.data import augment
     comments = field_comments()
     comments.update({f"data.augment.{n}": c for n, _, c in augment.FIELDS})
-    try:
-        comments.update({f"data.{n}": c for n, _, c in fields.fields_of(config.data.get("name"))
+    if "data" in config:
+        comments.update({f"data.{n}": c for n, _, c in _data_table(config.data.get("name"))
                          if f"data.{n}" not in comments})
-    except (ValueError, AttributeError, KeyError):
-        pass
     lines = []
     for path, value in _leaves(config):
         note = comments.get(path, "")
@@ -199,14 +197,9 @@ def describe(config: ml_collections.ConfigDict) -> str:
                 lines.append(f"{section}.{key} = {value!r}  # option of {section} {name!r}, "
                              f"default (set with --config.{section}.{key}=...)")
     if "data" in config:
-        from cnnlab.data import fields
         name = config.data.get("name")
-        try:
-            table = fields.fields_of(name)
-        except ValueError:
-            table = ()
-        for key, value, comment in table:
-            if key not in config.data and key != "augment":
+        for key, value, comment in _data_table(name):
+            if key not in config.data:
                 lines.append(f"data.{key} = {value!r}  # {comment} (field of data source {name!r}, "
                              f"default)")
     return "\n".join(lines)

@@ -301,13 +301,9 @@ def _evaluate(par, state, dataset, task) -> dict:
 def _evaluate_split(par, state, dataset, task, prefix) -> dict:
     """`prefix/...` metrics of the weights, and `prefix_ema/...` of the EMA weights when kept."""
     out = _prefixed(prefix, _evaluate(par, state, dataset, task))
-    if _has_ema(state):
+    if state.has_ema:
         out.update(_prefixed(f"{prefix}_ema", _evaluate(par, state.ema_view(), dataset, task)))
     return out
-
-
-def _has_ema(state) -> bool:
-    return bool(jax.tree.leaves(state.ema_params))
 
 
 class _Run:
@@ -552,15 +548,13 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
         return ml_collections.ConfigDict(json.load(f))
 
 
-def restore_for_inference(workdir: str, which: str = "latest", config=None,
-                          step: Optional[int] = None, split: Optional[str] = None,
-                          batch_size: Optional[int] = None, ema: bool = False):
-    """(config, model, task, state, dataset) of a finished or running run, on one device.
-
-    `dataset` is `split` (default: the run's test split, else its eval split)
-    batched by `batch_size` (default: the run's eval batch size). With `ema`,
-    the state's weights are the run's EMA weights (config.train.ema_decay).
-    """
+def restore_experiment(workdir: str, which: str = "latest", config=None,
+                       step: Optional[int] = None, split: Optional[str] = None,
+                       batch_size: Optional[int] = None, ema: bool = False):
+    """(experiment, state) of a finished or running run, on one device: `setup` for inference
+    on `split` (its `input_fn` the run's own, with its saved normalisation statistics) and the
+    restored checkpoint (the latest intact, the best, or the one at `step`). With `ema`, the
+    state's weights are the run's EMA weights (config.train.ema_decay)."""
     exp = setup(config or load_config(workdir), workdir, training=False, split=split,
                 batch_size=batch_size)
     state = _restore(workdir, exp, which, step)
@@ -569,6 +563,19 @@ def restore_for_inference(workdir: str, which: str = "latest", config=None,
             raise ValueError(f"the run in {workdir} kept no EMA of its weights: it was trained "
                              f"with config.train.ema_decay=0; drop --ema.")
         state = state.ema_view()
+    return exp, state
+
+
+def restore_for_inference(workdir: str, which: str = "latest", config=None,
+                          step: Optional[int] = None, split: Optional[str] = None,
+                          batch_size: Optional[int] = None, ema: bool = False):
+    """(config, model, task, state, dataset) of a finished or running run, on one device.
+
+    `dataset` is `split` (default: the run's test split, else its eval split)
+    batched by `batch_size` (default: the run's eval batch size); see
+    `restore_experiment`.
+    """
+    exp, state = restore_experiment(workdir, which, config, step, split, batch_size, ema)
     return exp.config, exp.model, exp.task, state, exp.data
 
 
@@ -591,28 +598,13 @@ def _restore(workdir, exp, which, step):
     return state
 
 
-def inference_input_fn(config, workdir: str) -> Optional[Callable]:
-    """The input transform a run trained with (its saved normalisation statistics)."""
-    config = defaults.complete(config)
-    stats = inputs_lib.normalization_stats(
-        config, workdir, lambda: _split_data(config, config.data.train_split,
-                                             int(config.train.batch_size), True,
-                                             int(config.train.seed)), save=False)
-    return inputs_lib.build_input_fn(config, stats)
-
-
 def evaluate(workdir: str, split: str = "test", which: str = "latest",
              batch_size: Optional[int] = None, step: Optional[int] = None,
              ema: bool = False) -> dict:
     """Restores a run's checkpoint (the latest, the best, or the one at `step`; its EMA
     weights with `ema`) and reports its metrics on `split`."""
-    exp = setup(load_config(workdir), workdir, training=False, split=split, batch_size=batch_size)
-    state = _restore(workdir, exp, which, step)
-    if ema:
-        if not state.has_ema:
-            raise ValueError(f"the run in {workdir} kept no EMA of its weights: it was trained "
-                             f"with config.train.ema_decay=0; drop --ema.")
-        state = state.ema_view()
+    exp, state = restore_experiment(workdir, which, step=step, split=split,
+                                    batch_size=batch_size, ema=ema)
     par = parallel.create("jit", exp.model, exp.task, input_fn=exp.input_fn)
     parallel.check_batch_size(exp.data.batch_size, jax.local_device_count(), "--batch_size")
     return _prefixed(split, _evaluate(par, par.put_state(state), exp.data, exp.task))
