@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnlab.models.layers import Conv
 from cnnlab.models.registry import register
 from cnnlab.ops import pool
 
@@ -35,7 +36,7 @@ class SimpleCNN(nn.Module):
         x = x.astype(self.dtype)
         for i, width in enumerate(self.widths, start=1):
             for j in range(1, self.convs_per_stage + 1):
-                x = nn.Conv(width, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype,
+                x = Conv(width, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype,
                             param_dtype=jnp.float32, name=f"stage{i}_conv{j}")(x)
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                                  param_dtype=jnp.float32, name=f"stage{i}_bn{j}")(x)
@@ -74,7 +75,7 @@ class CatsDogsCNN(nn.Module):
     def __call__(self, x, train: bool = False):  # x: (B, 150, 150, 3)
         x = x.astype(self.dtype)
         for i, width in enumerate((32, 64, 128, 128), start=1):
-            x = nn.Conv(width, (3, 3), padding="VALID", dtype=self.dtype, param_dtype=jnp.float32,
+            x = Conv(width, (3, 3), padding="VALID", dtype=self.dtype, param_dtype=jnp.float32,
                         name=f"conv{i}")(x)
             x = pool.max_pool(nn.relu(x), 2)
         x = x.reshape((x.shape[0], -1))

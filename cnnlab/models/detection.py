@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnlab.boxes import multilevel_anchors
-from cnnlab.models.layers import (Activation, check_image_batch, check_num_classes,
+from cnnlab.models.layers import (Activation, Conv, check_image_batch, check_num_classes,
                                   check_pooling, global_pool)
 from cnnlab.models.registry import create, register
 
@@ -74,7 +74,7 @@ class TinyBackbone(nn.Module):
         check_image_batch(x, "tiny_backbone", min_size=2 ** len(self.widths))
         for i, width in enumerate(self.widths, start=1):
             for j, stride in enumerate((2, 1), start=1):
-                x = nn.Conv(int(width), (3, 3), (stride, stride), padding="SAME", use_bias=False,
+                x = Conv(int(width), (3, 3), (stride, stride), padding="SAME", use_bias=False,
                             dtype=self.dtype, param_dtype=jnp.float32, name=f"stage{i}_conv{j}")(x)
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                                  param_dtype=jnp.float32, name=f"stage{i}_bn{j}")(x)
@@ -180,7 +180,7 @@ class SSD(nn.Module):
     def _merge_top_down(self, levels):
         """FPN merge: lateral 1x1 convs, coarse-to-fine upsample-and-add, 3x3 smoothing."""
         def conv(k, name):
-            return nn.Conv(self.head_width, (k, k), padding="SAME", dtype=self.dtype,
+            return Conv(self.head_width, (k, k), padding="SAME", dtype=self.dtype,
                            param_dtype=jnp.float32, name=name)
 
         merged = [None] * len(levels)
@@ -206,7 +206,7 @@ class SSD(nn.Module):
         levels = list(tapped) + [last]
         y = last
         for i in range(int(self.extra_levels)):
-            y = nn.Conv(self.extra_width, (3, 3), (2, 2), padding="SAME", dtype=self.dtype,
+            y = Conv(self.extra_width, (3, 3), (2, 2), padding="SAME", dtype=self.dtype,
                         param_dtype=jnp.float32, name=f"extra{i + 1}_conv")(nn.relu(y))
             levels.append(y)  # (B, h/2^(i+1), w/2^(i+1), extra_width)
         if self.top_down:
@@ -216,12 +216,12 @@ class SSD(nn.Module):
         bias = float(-np.log((1.0 - self.prior_probability) / self.prior_probability))
         logits, deltas = [], []
         for i, (feature, a) in enumerate(zip(levels, per_location)):
-            h = nn.relu(nn.Conv(self.head_width, (3, 3), padding="SAME", dtype=self.dtype,
+            h = nn.relu(Conv(self.head_width, (3, 3), padding="SAME", dtype=self.dtype,
                                 param_dtype=jnp.float32, name=f"head{i + 1}_conv")(feature))
-            c = nn.Conv(a * self.num_classes, (3, 3), padding="SAME", dtype=self.dtype,
+            c = Conv(a * self.num_classes, (3, 3), padding="SAME", dtype=self.dtype,
                         param_dtype=jnp.float32, bias_init=nn.initializers.constant(bias),
                         kernel_init=nn.initializers.normal(0.01), name=f"head{i + 1}_cls")(h)
-            d = nn.Conv(a * 4, (3, 3), padding="SAME", dtype=self.dtype, param_dtype=jnp.float32,
+            d = Conv(a * 4, (3, 3), padding="SAME", dtype=self.dtype, param_dtype=jnp.float32,
                         kernel_init=nn.initializers.normal(0.01), name=f"head{i + 1}_box")(h)
             b = feature.shape[0]
             logits.append(c.reshape(b, -1, self.num_classes))  # (B, fh*fw*a, K)

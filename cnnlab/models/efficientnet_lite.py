@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    DepthwiseConv, DropPath, GlobalAveragePooling2D, check_drop_path_rate, check_image_batch, check_num_classes,
+    Conv, DepthwiseConv, DropPath, GlobalAveragePooling2D, check_drop_path_rate, check_image_batch, check_num_classes,
     check_pooling, global_pool, linear_drop_path_rates,
 )
 from cnnlab.models.registry import register
@@ -184,7 +184,7 @@ class EfficientNetLite(nn.Module):
         drop_rates = block_drop_path_rates(self.index, self.drop_path_rate)
 
         def conv(y, features, kernel, stride, name):
-            return nn.Conv(features, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
+            return Conv(features, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
                            kernel_init=CONV_INIT, dtype=self.dtype, param_dtype=jnp.float32, name=name)(y)
 
         def bn(y, name):

@@ -62,10 +62,11 @@ import jax.numpy as jnp
 import flax.linen as nn
 import numpy as np
 
-from cnnlab.models.layers import MaxPooling2D, check_image_batch, check_num_classes
+from cnnlab.models.layers import Conv, MaxPooling2D, check_image_batch, check_num_classes
 from cnnlab.models.registry import register
 from cnnlab.models.resnet import RESNET_LAYOUTS, ResNet
 from cnnlab.models.vgg import GLOROT, VGG, VGG_STAGE_DEPTHS, VGG_STAGE_WIDTHS
+from cnnlab.ops.conv import conv_general_dilated
 from cnnlab.ops.conv_transpose import conv_transpose as ops_conv_transpose
 
 VARIANTS = ("32s", "16s", "8s")
@@ -237,8 +238,8 @@ class Upsample(nn.Module):
             x = bilinear_resample(x.astype(jnp.float32), out_hw, self.factor, self.delta)
             kernel = self.param("kernel", identity_conv_init, (3, 3, channels, channels), jnp.float32)
             x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
-            return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            return conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
         geo = upsample_geometry(x.shape[1], out_hw[0], self.factor, self.delta)
         geo_w = upsample_geometry(x.shape[2], out_hw[1], self.factor, self.delta)
         k = geo["kernel"]
@@ -272,7 +273,7 @@ class ScaledVGG(nn.Module):
         for stage, (convs, full) in enumerate(zip(VGG_STAGE_DEPTHS[self.depth], VGG_STAGE_WIDTHS), 1):
             channels = max(1, int(round(full * self.width)))
             for i in range(1, convs + 1):
-                x = nn.Conv(channels, (3, 3), padding="SAME", kernel_init=GLOROT, use_bias=not self.batch_norm,
+                x = Conv(channels, (3, 3), padding="SAME", kernel_init=GLOROT, use_bias=not self.batch_norm,
                             dtype=self.dtype, param_dtype=jnp.float32, name=f"block{stage}_conv{i}")(x)
                 if self.batch_norm:
                     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
@@ -395,7 +396,7 @@ class FCN(nn.Module):
         centre_in = 0.0  # input pixel j sits at j: stride 1, offset 0
 
         def score(y, name):  # zero-initialised 1x1 class scores, as in the paper
-            return nn.Conv(self.num_classes, (1, 1), kernel_init=nn.initializers.zeros,
+            return Conv(self.num_classes, (1, 1), kernel_init=nn.initializers.zeros,
                            dtype=self.dtype, param_dtype=jnp.float32, name=name)(y)
 
         def up(y, src_stride, src_centre, dst_stride, dst_centre, out_hw, name):
@@ -407,7 +408,7 @@ class FCN(nn.Module):
         if self.backbone in VGG_BACKBONES:
             k = self.fc6_kernel
             for name, kernel in (("fc6", (k, k)), ("fc7", (1, 1))):
-                y = nn.Conv(self.fc_units, kernel, padding="SAME", kernel_init=GLOROT, dtype=self.dtype,
+                y = Conv(self.fc_units, kernel, padding="SAME", kernel_init=GLOROT, dtype=self.dtype,
                             param_dtype=jnp.float32, name=name)(y)
                 y = nn.relu(y)
                 if self.dropout_rate > 0:

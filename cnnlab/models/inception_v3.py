@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    Activation, GlobalAveragePooling2D, MaxPooling2D, check_image_batch, check_num_classes,
+    Conv, Activation, GlobalAveragePooling2D, MaxPooling2D, check_image_batch, check_num_classes,
     check_pooling, global_pool, keras_auto_name,
 )
 from cnnlab.models.registry import register
@@ -239,7 +239,7 @@ class InceptionV3(nn.Module):
             name, kind = layer.name, layer.kind
             if kind == "conv":
                 spec = layer.conv
-                return nn.Conv(spec.filters, spec.kernel, (spec.strides, spec.strides),
+                return Conv(spec.filters, spec.kernel, (spec.strides, spec.strides),
                                padding=spec.padding, use_bias=False, kernel_init=GLOROT,
                                dtype=self.dtype, param_dtype=jnp.float32, name=name)(*inputs)
             if kind == "bn":

@@ -9,6 +9,7 @@ keeps Keras's parameter layout (``depthwise_kernel`` (kh, kw, C, m),
 ``pointwise_kernel`` (1, 1, C*m, F)) so Keras weights map one to one.
 ``DropPath`` / ``drop_path`` are stochastic depth for residual branches.
 """
+import functools
 from typing import Any, Callable
 
 import jax
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.ops import pool
+from cnnlab.ops.conv import conv_general_dilated
 from cnnlab.ops.conv_transpose import conv_transpose
 from cnnlab.ops.depthwise import depthwise_conv2d
 
@@ -29,6 +31,11 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "swish": nn.swish,
     "linear": lambda x: x,
 }
+
+
+# flax's nn.Conv with cnnlab's convolution (`cnnlab.ops.conv.conv_general_dilated`: oneDNN's
+# kernels on CPU where they apply, XLA's elsewhere); same parameters, names and numbers.
+Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
 
 
 def keras_auto_name(base: str, index: int) -> str:
@@ -241,7 +248,7 @@ class SeparableConv2D(nn.Module):
             x, grouped, (self.strides, self.strides), padding,
             dimension_numbers=dimension_numbers, feature_group_count=channels,
         )  # (B, H', W', C*m)
-        y = jax.lax.conv_general_dilated(
+        y = conv_general_dilated(
             y, pointwise, (1, 1), "VALID", dimension_numbers=dimension_numbers
         )  # (B, H', W', features)
         if bias is not None:

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    Add, GlobalAveragePooling2D, Padding, ZeroPadding2D, check_image_batch, check_num_classes,
+    Conv, Add, GlobalAveragePooling2D, Padding, ZeroPadding2D, check_image_batch, check_num_classes,
     check_pooling, global_pool,
 )
 from cnnlab.ops.depthwise import depthwise_conv2d
@@ -173,7 +173,7 @@ class MobileNetV2(nn.Module):
         check_image_batch(x, "mobilenet_v2", min_size=32)
 
         def conv1x1(y, features, name):
-            return nn.Conv(features, (1, 1), padding="SAME", use_bias=False, kernel_init=GLOROT,
+            return Conv(features, (1, 1), padding="SAME", use_bias=False, kernel_init=GLOROT,
                            dtype=self.dtype, param_dtype=jnp.float32, name=name)(y)
 
         def bn(y, name):
@@ -181,7 +181,7 @@ class MobileNetV2(nn.Module):
                                 epsilon=BN_EPSILON, dtype=self.dtype, param_dtype=jnp.float32,
                                 name=name)(y)
 
-        x = nn.Conv(make_divisible(32 * self.alpha), (3, 3), (2, 2), padding="SAME", use_bias=False,
+        x = Conv(make_divisible(32 * self.alpha), (3, 3), (2, 2), padding="SAME", use_bias=False,
                     kernel_init=GLOROT, dtype=self.dtype, param_dtype=jnp.float32, name="Conv1")(x)
         x = ReLU(name="Conv1_relu")(bn(x, "bn_Conv1"))  # (B, H/2, W/2, 32)
 
@@ -205,7 +205,7 @@ class MobileNetV2(nn.Module):
                 self.sow("intermediates", STAGE_ENDS[block_id], x)
 
         last = make_divisible(LAST_CONV_FILTERS * self.alpha) if self.alpha > 1.0 else LAST_CONV_FILTERS
-        x = nn.Conv(last, (1, 1), use_bias=False, kernel_init=GLOROT, dtype=self.dtype,
+        x = Conv(last, (1, 1), use_bias=False, kernel_init=GLOROT, dtype=self.dtype,
                     param_dtype=jnp.float32, name="Conv_1")(x)
         x = ReLU(name="out_relu")(bn(x, "Conv_1_bn"))  # (B, H/32, W/32, 1280)
         self.sow("intermediates", "stage5", x)

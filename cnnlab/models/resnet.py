@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    Activation, Add, DropPath, GlobalAveragePooling2D, MaxPooling2D, ZeroPadding2D,
+    Conv, Activation, Add, DropPath, GlobalAveragePooling2D, MaxPooling2D, ZeroPadding2D,
     check_drop_path_rate, check_image_batch, check_num_classes, check_pooling, global_pool,
     linear_drop_path_rates,
 )
@@ -167,7 +167,7 @@ class ResNet(nn.Module):
             return DropPath(rate, name=f"{name}_drop_path")(y, deterministic=not train)
 
         def conv(y, features, kernel, stride, padding, name):
-            return nn.Conv(features, (kernel, kernel), (stride, stride), padding=padding,
+            return Conv(features, (kernel, kernel), (stride, stride), padding=padding,
                            use_bias=rules.conv_bias, kernel_init=rules.conv_init,
                            dtype=self.dtype, param_dtype=jnp.float32, name=name)(y)
 

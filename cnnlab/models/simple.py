@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    Flatten, MaxPooling2D, check_image_batch, check_num_classes, keras_auto_name,
+    Conv, Flatten, MaxPooling2D, check_image_batch, check_num_classes, keras_auto_name,
 )
 from cnnlab.models.registry import register
 
@@ -34,7 +34,7 @@ class _KerasNames:
 
 
 def _conv(names, features, kernel, padding, dtype):
-    return nn.Conv(features, (kernel, kernel), padding=padding, kernel_init=GLOROT,
+    return Conv(features, (kernel, kernel), padding=padding, kernel_init=GLOROT,
                    dtype=dtype, param_dtype=jnp.float32, name=names("conv2d"))
 
 

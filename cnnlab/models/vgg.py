@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    Flatten, MaxPooling2D, check_image_batch, check_num_classes, check_pooling, global_pool,
+    Conv, Flatten, MaxPooling2D, check_image_batch, check_num_classes, check_pooling, global_pool,
 )
 from cnnlab.models.registry import register
 
@@ -88,7 +88,7 @@ class VGG(nn.Module):
             zip(VGG_STAGE_DEPTHS[self.depth], VGG_STAGE_WIDTHS), start=1
         ):
             for i in range(1, convs + 1):
-                x = nn.Conv(width, (3, 3), padding="SAME", kernel_init=GLOROT, dtype=self.dtype,
+                x = Conv(width, (3, 3), padding="SAME", kernel_init=GLOROT, dtype=self.dtype,
                             param_dtype=jnp.float32, name=f"block{stage}_conv{i}")(x)
                 if self.batch_norm:
                     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from cnnlab.models.layers import (
-    Activation, Add, GlobalAveragePooling2D, MaxPooling2D, SeparableConv2D, check_image_batch,
+    Conv, Activation, Add, GlobalAveragePooling2D, MaxPooling2D, SeparableConv2D, check_image_batch,
     check_num_classes, check_pooling, global_pool, keras_auto_name,
 )
 from cnnlab.models.registry import register
@@ -83,7 +83,7 @@ class Xception(nn.Module):
             return bn(y, f"{name}_bn")
 
         def strided_shortcut(y, features):  # 1x1/2 conv + BN, Keras leaves them unnamed
-            y = nn.Conv(features, (1, 1), (2, 2), padding="SAME", use_bias=False,
+            y = Conv(features, (1, 1), (2, 2), padding="SAME", use_bias=False,
                         kernel_init=GLOROT, dtype=self.dtype, param_dtype=jnp.float32,
                         name=auto_name("conv2d"))(y)
             return bn(y, auto_name("batch_normalization"))
@@ -92,10 +92,10 @@ class Xception(nn.Module):
             return Add(name=auto_name("add"))(a, b)
 
         # Entry flow, block1: two plain 'valid' convs.
-        x = nn.Conv(32, (3, 3), (2, 2), padding="VALID", use_bias=False, kernel_init=GLOROT,
+        x = Conv(32, (3, 3), (2, 2), padding="VALID", use_bias=False, kernel_init=GLOROT,
                     dtype=self.dtype, param_dtype=jnp.float32, name="block1_conv1")(x)
         x = relu(bn(x, "block1_conv1_bn"), "block1_conv1_act")  # (B, 149, 149, 32) at 299
-        x = nn.Conv(64, (3, 3), padding="VALID", use_bias=False, kernel_init=GLOROT,
+        x = Conv(64, (3, 3), padding="VALID", use_bias=False, kernel_init=GLOROT,
                     dtype=self.dtype, param_dtype=jnp.float32, name="block1_conv2")(x)
         x = relu(bn(x, "block1_conv2_bn"), "block1_conv2_act")  # (B, 147, 147, 64)
         self.sow("intermediates", "block1", x)

@@ -1,15 +1,90 @@
-"""Fast convolution in jax: NHWC images, HWIO kernels, via `jax.lax.conv_general_dilated`.
+"""Fast convolution in jax: NHWC images, HWIO kernels.
+
+`conv_general_dilated` is `lax.conv_general_dilated` with oneDNN's kernels on CPU where they
+apply (`cnnlab.ops.onednn`; float32, NHWC/HWIO, no groups, one device) and XLA's everywhere
+else; every cnnlab model's convolutions go through it. `backend()` says which one runs and
+why. ``CNNLAB_CONV_BACKEND`` = ``auto`` (the default), ``xla`` or ``onednn`` (which fails,
+naming the reason, where oneDNN cannot run).
 
 All functions are pure and jittable (stride, padding, dilation and groups
 are static Python values). The numpy loops in `cnnlab.ops.reference` are the
 ground truth they are tested against.
 """
+import os
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 from jax import lax
 
 from cnnlab.ops import sizes
 
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+BACKENDS = ("auto", "xla", "onednn")
+
+
+class Backend(NamedTuple):
+    """Which kernels cnnlab's convolutions use in this process ('onednn' or 'xla'), and why."""
+    name: str
+    reason: str
+
+
+def backend() -> Backend:
+    """The convolution backend for float32 NHWC convolutions traced now, with the reason."""
+    wanted = os.environ.get("CNNLAB_CONV_BACKEND", "auto")
+    if wanted not in BACKENDS:
+        raise ValueError(f"CNNLAB_CONV_BACKEND={wanted!r} is not one of {BACKENDS}; unset it for 'auto'.")
+    if wanted == "xla":
+        return Backend("xla", "CNNLAB_CONV_BACKEND=xla")
+    if jax.default_backend() != "cpu":
+        why = f"the default device is {jax.default_backend()}, and the oneDNN kernels are CPU kernels"
+    elif jax.device_count() != 1:
+        why = (f"{jax.device_count()} devices: the oneDNN custom calls are opaque to XLA's sharding, "
+               f"so they run only where one device holds the whole computation")
+    else:
+        from cnnlab.ops import onednn
+        loaded, why = onednn.status()
+        if loaded:
+            return Backend("onednn", why)
+    if wanted == "onednn":
+        raise RuntimeError(f"CNNLAB_CONV_BACKEND=onednn, but oneDNN cannot run: {why}.")
+    return Backend("xla", why)
+
+
+def _onednn_applies(lhs, rhs, lhs_dilation, dimension_numbers, feature_group_count, batch_group_count,
+                    preferred_element_type) -> bool:
+    """Whether this `lax.conv_general_dilated` call is one the oneDNN kernels compute."""
+    if lhs.ndim != 4 or rhs.ndim != 4 or dimension_numbers is None:
+        return False
+    dims = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+    nhwc_hwio = (tuple(dims.lhs_spec) == (0, 3, 1, 2) and tuple(dims.rhs_spec) == (3, 2, 0, 1)
+                 and tuple(dims.out_spec) == (0, 3, 1, 2))
+    return (nhwc_hwio and lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32
+            and feature_group_count == 1 and batch_group_count == 1
+            and (lhs_dilation is None or tuple(lhs_dilation) == (1, 1))
+            and preferred_element_type in (None, jnp.float32)
+            and min(lhs.shape) > 0 and min(rhs.shape) > 0)
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1, batch_group_count=1,
+                         precision=None, preferred_element_type=None):
+    """`lax.conv_general_dilated` (same arguments and numbers), in oneDNN where `backend()`
+    allows and the call is float32 NHWC/HWIO without groups; in XLA otherwise."""
+    if (_onednn_applies(lhs, rhs, lhs_dilation, dimension_numbers, feature_group_count,
+                        batch_group_count, preferred_element_type) and backend().name == "onednn"):
+        from cnnlab.ops import onednn
+        dilation = tuple(int(d) for d in (rhs_dilation or (1, 1)))
+        strides = tuple(int(s) for s in window_strides)
+        if isinstance(padding, str):
+            window = [(k - 1) * d + 1 for k, d in zip(rhs.shape[:2], dilation)]
+            padding = lax.padtype_to_pads(lhs.shape[1:3], window, strides, padding)
+        pads = tuple(tuple(int(v) for v in p) for p in padding)
+        if all(p >= 0 for pair in pads for p in pair):
+            return onednn.conv2d(lhs, rhs, strides, pads, dilation)
+    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                    dimension_numbers, feature_group_count, batch_group_count,
+                                    precision, preferred_element_type)
 
 
 def _float_dtype(*arrays):
@@ -51,7 +126,7 @@ def conv2d(x, kernel, bias=None, stride=1, padding="VALID", dilation=1, groups=1
         sizes.conv_output_size(n, f, s, p, d)  # raises a clear error when the filter does not fit
     mode = sizes.normalize_padding(padding)
     dtype = _float_dtype(x, kernel)
-    y = lax.conv_general_dilated(
+    y = conv_general_dilated(
         x.astype(dtype), kernel.astype(dtype),
         window_strides=stride_hw,
         padding=mode if isinstance(mode, str) else list(mode),
@@ -114,4 +189,4 @@ def zero_pad(x, pad):
     return jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))  # (B, H + pt + pb, W + pl + pr, C)
 
 
-__all__ = ["conv2d", "filter_image", "depthwise_filter_image", "zero_pad"]
+__all__ = ["backend", "conv_general_dilated", "conv2d", "filter_image", "depthwise_filter_image", "zero_pad"]

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from cnnlab.ops import sizes
+from cnnlab.ops.conv import conv_general_dilated
 
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
@@ -105,8 +106,8 @@ def conv_transpose(x, kernel, strides, padding="SAME", transpose_kernel: bool = 
 
     x = _window_slice(x, 1, lo_h, q_h - 1 + win_h)
     x = _window_slice(x, 2, lo_w, q_w - 1 + win_w)
-    y = jax.lax.conv_general_dilated(x, sub, (1, 1), "VALID", dimension_numbers=DIMENSION_NUMBERS,
-                                     precision=precision)  # (B, q_h, q_w, sh*sw*C_out)
+    y = conv_general_dilated(x, sub, (1, 1), "VALID", dimension_numbers=DIMENSION_NUMBERS,
+                             precision=precision)  # (B, q_h, q_w, sh*sw*C_out)
     b = y.shape[0]
     y = y.reshape(b, q_h, q_w, sh, sw, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(b, q_h * sh, q_w * sw, c_out)
     return y[:, :out_h, :out_w]
