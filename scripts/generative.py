@@ -6,7 +6,9 @@ python scripts/generative.py --model=dcgan --config=configs/generative/dcgan.py 
     --classifier_workdir=runs/mnist_cnn
 python scripts/generative.py --model=siamese --config=configs/generative/siamese.py --outdir=runs/siamese
 python scripts/generative.py --model=style --config=configs/generative/style.py --outdir=runs/style \
-    --config.content=photo.jpg --config.style=painting.jpg [--config.weights=vgg16_weights.h5]
+    --config.content=photo.jpg --config.style=painting.jpg [--config.network=vgg16 --config.weights=vgg16.h5]
+python scripts/generative.py --model=analogy --config=configs/generative/analogy.py --outdir=runs/analogy \
+    --config.a=a.png --config.a_prime=ap.png --config.b=b.png [--config.reference=true_bp.png]
 
 Writes PNG pictures and metrics.json into --outdir and prints the metrics.
 """
@@ -23,10 +25,12 @@ import numpy as np
 
 from cnnlab import cli
 from cnnlab.data.npz import load_arrays
+from cnnlab.generative import stacked_gan
 from cnnlab.generative import train as gtrain
+from cnnlab.ops.images import save_png
 from cnnlab.viz.grids import image_grid
 
-MODELS = ("autoencoder", "vae", "dcgan", "siamese", "style")
+MODELS = ("autoencoder", "vae", "dcgan", "siamese", "style", "stacked_gan", "analogy")
 _MODEL = flags.DEFINE_enum("model", None, MODELS, "Which model to train.")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/generative/<model>.py", lock_config=True)
 _OUTDIR = flags.DEFINE_string("outdir", None, "Folder for PNGs and metrics.json.")
@@ -153,34 +157,93 @@ def run_siamese(config, data, key, outdir):
     return history, metrics, paths
 
 
-def load_rgb(path, size):
-    """An RGB image file as float32 (size, size, 3) in [0, 1]."""
+def load_rgb(path, size, flag):
+    """An image (file or ``sample:<name>``) as float32 (size, size, 3) in [0, 1], centre-cropped square.
+
+    ``flag`` names the config field in the error for a missing or unset path.
+    """
     from PIL import Image
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {path!r} does not exist; pass --config.content/--config.style paths.")
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.float32) / 255.0
+    from cnnlab.ops.images import SAMPLE_PREFIX, image_from_source
+    if not path:
+        raise ValueError(f"--config.{flag} is required: pass an image file or sample:<name>.")
+    if not str(path).startswith(SAMPLE_PREFIX) and not os.path.isfile(path):
+        raise FileNotFoundError(f"--config.{flag}: image {path!r} does not exist.")
+    rgb = image_from_source(path)  # (H, W, 3) float32 in [0, 1]
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = Image.fromarray(np.round(rgb[top:top + side, left:left + side] * 255).astype(np.uint8))
+    return np.asarray(square.resize((size, size), Image.BICUBIC), np.float32) / 255.0
+
+
+def check_steps(config):
+    if int(config.steps) < 1:
+        raise ValueError(f"--config.steps must be >= 1; got {config.steps}.")
+
+
+def feature_net(config, key):
+    from cnnlab.generative import style_transfer as st
+    size = int(config.image_size)
+    return st.feature_net(config.network, config.weights or None, key, (size, size))
 
 
 def run_style(config, data, key, outdir):
     from cnnlab.generative import style_transfer as st
     del data
+    check_steps(config)
     size = int(config.image_size)
-    content, style = load_rgb(config.content, size), load_rgb(config.style, size)
-    model, variables = st.vgg16_features(config.weights or None, key, (size, size))
-    image, history = st.stylize(model, variables, content, style, steps=int(config.steps), lr=float(config.lr),
-                                content_layer=config.content_layer, style_layers=tuple(config.style_layers),
+    content, style = load_rgb(config.content, size, "content"), load_rgb(config.style, size, "style")
+    net = feature_net(config, key)
+    image, history = st.stylize(net, content, style, steps=int(config.steps), lr=float(config.lr) or None,
+                                content_layer=config.content_layer or None,
+                                style_layers=tuple(config.style_layers) or None,
                                 content_weight=float(config.content_weight), style_weight=float(config.style_weight),
                                 tv_weight=float(config.tv_weight), init=config.init, key=key)
     paths = [image_grid(np.stack([content, style, np.asarray(image)]), 3,
-                        os.path.join(outdir, "style_transfer.png"), scale=2)]
+                        os.path.join(outdir, "style_transfer.png"), scale=2),
+             save_png(os.path.join(outdir, "stylized.png"), np.asarray(image))]
+    metrics = {"network": net.name, "weights": net.weights,
+               **{f"first/{k}": float(v) for k, v in history[0].items()},
+               **{f"final/{k}": float(v) for k, v in history[-1].items()}}
     history = gtrain.summarize(history, max(int(config.steps) // 10, 1))
-    metrics = {"weights": config.weights or "random"}
+    return history, metrics, paths
+
+
+def run_analogy(config, data, key, outdir):
+    from cnnlab.generative import analogy as an
+    del data
+    check_steps(config)
+    size = int(config.image_size)
+    a, a_prime, b = (load_rgb(config[f], size, f) for f in ("a", "a_prime", "b"))
+    reference = load_rgb(config.reference, size, "reference") if config.reference else None
+    net = feature_net(config, key)
+    image, history, targets = an.analogy(net, a, a_prime, b, layers=tuple(config.layers) or None,
+                                         content_layer=config.content_layer or None, patch=int(config.patch),
+                                         steps=int(config.steps), rounds=int(config.rounds),
+                                         lr=float(config.lr) or None,
+                                         analogy_weight=float(config.analogy_weight),
+                                         content_weight=float(config.content_weight),
+                                         tv_weight=float(config.tv_weight), init=config.init, key=key)
+    image = np.asarray(image)
+    shown = [a, a_prime, b, image] + ([reference] if reference is not None else [])
+    paths = [image_grid(np.stack(shown), len(shown), os.path.join(outdir, "analogy.png"), scale=2),
+             save_png(os.path.join(outdir, "b_prime.png"), image)]
+    metrics = {"network": net.name, "weights": net.weights,
+               **{f"first/{k}": float(v) for k, v in history[0].items()},
+               **{f"final/{k}": float(v) for k, v in history[-1].items()}}
+    if reference is not None:
+        metrics.update(an.reference_errors(image, b, reference))
+        finest = next(iter(targets["matches"]))  # A' warped by the (last) matches alone, no optimisation
+        warped = an.warp(a_prime, targets, finest, b.shape[:2], int(config.patch))
+        metrics["error/warp_only_vs_reference"] = an.reference_errors(warped, b, reference)["error/b_prime_vs_reference"]
+    history = gtrain.summarize(history, max(int(config.steps) // 10, 1))
     return history, metrics, paths
 
 
 RUNNERS = {"autoencoder": run_autoencoder, "vae": run_vae, "dcgan": run_dcgan, "siamese": run_siamese,
-           "style": run_style}
+           "style": run_style, "analogy": run_analogy,
+           "stacked_gan": lambda config, data, key, outdir: stacked_gan.run(config, key, outdir, _CLASSIFIER.value)}
+IMAGE_MODELS = ("style", "analogy", "stacked_gan")  # read image files, not MNIST
 
 
 def main(argv):
@@ -190,7 +253,7 @@ def main(argv):
         raise ValueError(f"--config is required: pass --config=configs/generative/{_MODEL.value}.py.")
     outdir = _OUTDIR.value
     os.makedirs(outdir, exist_ok=True)
-    data = None if _MODEL.value == "style" else load_mnist(config)
+    data = None if _MODEL.value in IMAGE_MODELS else load_mnist(config)
     start = time.time()
     history, metrics, paths = RUNNERS[_MODEL.value](config, data, jax.random.key(int(config.train.seed)), outdir)
     metrics["train_seconds"] = round(time.time() - start, 1)

@@ -10,6 +10,10 @@ With ``num_classes`` > 0 both networks are class-conditional (Mirza &
 Osindero, 2014): the generator reads z concatenated with the one-hot label,
 and the discriminator adds a projection term <embed(y), features> to its
 logit (Miyato & Koyama, 2018); fakes are drawn for uniformly random labels.
+
+A generator may also return ``(images, kl)``, a scalar regulariser of its
+own (the conditioning augmentation of cnnlab.generative.stacked_gan):
+``make_gan_step(..., kl_weight=w)`` adds ``w * kl`` to the generator loss.
 """
 from typing import Any, Sequence
 
@@ -103,6 +107,15 @@ def generator_loss(fake_logits):
     return jnp.mean(jax.nn.softplus(-fake_logits))
 
 
+def split_output(out):
+    """(images, kl) of a generator's output: DCGAN's images alone give kl None, else the pair."""
+    if isinstance(out, tuple):
+        if len(out) != 2:
+            raise ValueError(f"a generator returns images or (images, kl); got a tuple of {len(out)}.")
+        return out
+    return out, None
+
+
 def init_gan(gen: Generator, disc: Discriminator, g_tx, d_tx, key, latent_dim: int) -> GANState:
     """Fresh parameters and optimizer states for both networks."""
     k_g, k_d = jax.random.split(key)
@@ -113,19 +126,23 @@ def init_gan(gen: Generator, disc: Discriminator, g_tx, d_tx, key, latent_dim: i
                     d_params=d_params, g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_params))
 
 
-def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: int, label_smoothing: float = 0.0):
+def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: int, label_smoothing: float = 0.0,
+                  kl_weight: float = 0.0):
     """The jitted alternating update ``step(state, real (B, H, W, C) in [0, 1], key, labels=None)``.
 
     Returns (state, metrics). ``labels`` (B,) are the real images' classes,
-    needed when the networks are conditional.
+    needed when the networks are conditional. A generator that returns
+    ``(images, kl)`` has ``kl_weight * kl`` added to its loss; its metrics then
+    also hold ``kl`` and ``g_adv`` (the adversarial part of ``g_loss``).
     """
     if gen.num_classes != disc.num_classes:
         raise ValueError(f"generator and discriminator must agree on num_classes, got {gen.num_classes} "
                          f"and {disc.num_classes}.")
 
-    def generate(g_params, g_stats, z, labels):
-        return gen.apply({"params": g_params, "batch_stats": g_stats}, z, labels, train=True,
-                         mutable=["batch_stats"])
+    def generate(g_params, g_stats, z, labels):  # -> (images, kl or None, new batch_stats)
+        out, new_vars = gen.apply({"params": g_params, "batch_stats": g_stats}, z, labels, train=True,
+                                  mutable=["batch_stats"])
+        return (*split_output(out), new_vars["batch_stats"])
 
     def step(state: GANState, real, key, labels=None):
         k_d, k_g, k_yd, k_yg = jax.random.split(key, 4)
@@ -135,8 +152,8 @@ def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: i
         if gen.num_classes:
             labels = check_labels(labels, gen.num_classes, batch)
             fake_labels = [jax.random.randint(k, (batch,), 0, gen.num_classes) for k in (k_yd, k_yg)]
-        fake, _ = generate(state.g_params, state.g_stats, jax.random.normal(k_d, (batch, latent_dim)),
-                           fake_labels[0])
+        fake, _, _ = generate(state.g_params, state.g_stats, jax.random.normal(k_d, (batch, latent_dim)),
+                              fake_labels[0])
         fake = jax.lax.stop_gradient(fake)
 
         def d_loss_fn(d_params):
@@ -150,16 +167,20 @@ def make_gan_step(gen: Generator, disc: Discriminator, g_tx, d_tx, latent_dim: i
         d_params = optax.apply_updates(state.d_params, d_updates)
 
         def g_loss_fn(g_params):
-            fake, new_vars = generate(g_params, state.g_stats, jax.random.normal(k_g, (batch, latent_dim)),
-                                      fake_labels[1])
-            return generator_loss(disc.apply({"params": d_params}, fake, fake_labels[1])), new_vars["batch_stats"]
+            fake, kl, g_stats = generate(g_params, state.g_stats, jax.random.normal(k_g, (batch, latent_dim)),
+                                         fake_labels[1])
+            adv = generator_loss(disc.apply({"params": d_params}, fake, fake_labels[1]))
+            return (adv if kl is None else adv + kl_weight * kl), (g_stats, kl, adv)
 
-        (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+        (g_loss, (g_stats, kl, g_adv)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
         g_updates, g_opt = g_tx.update(g_grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, g_updates)
         new_state = GANState(step=state.step + 1, g_params=g_params, g_stats=g_stats, d_params=d_params,
                              g_opt=g_opt, d_opt=d_opt)
-        return new_state, {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+        metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+        if kl is not None:
+            metrics.update(kl=kl, g_adv=g_adv)
+        return new_state, metrics
 
     return jax.jit(step)
 
@@ -168,7 +189,7 @@ def generate(gen: Generator, state: GANState, z, labels=None):
     """Images in [0, 1], (B, H, W, C), from latent codes z (B, latent_dim) (inference BatchNorm).
 
     ``labels`` (B,): the classes to draw, for a conditional generator."""
-    x = gen.apply({"params": state.g_params, "batch_stats": state.g_stats}, z, labels, train=False)
+    x, _ = split_output(gen.apply({"params": state.g_params, "batch_stats": state.g_stats}, z, labels, train=False))
     return (x + 1.0) / 2.0
 
 

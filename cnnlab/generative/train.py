@@ -202,16 +202,11 @@ def train_gan(config, images, key, fixed_z=None, snapshot_every: int = 0, labels
     """
     from cnnlab.generative import gan
     images = check_images(images)
-    conditional = int(config.model.get("num_classes", 0)) > 0
-    if conditional:
-        if labels is None or len(labels) != len(images):
-            raise ValueError("a conditional GAN (model.num_classes > 0) needs one integer label per image.")
-        labels = np.asarray(labels, np.int32)
-        if labels.min() < 0 or labels.max() >= int(config.model.num_classes):
-            raise ValueError(f"labels must lie in [0, {int(config.model.num_classes)}); got "
-                             f"[{labels.min()}, {labels.max()}]; set model.num_classes to the class count.")
+    num_classes = int(config.model.get("num_classes", 0))
+    if num_classes:
+        labels = check_class_labels(labels, len(images), num_classes)
         if fixed_z is not None and fixed_labels is None:
-            fixed_labels = np.arange(len(fixed_z)) % int(config.model.num_classes)
+            fixed_labels = np.arange(len(fixed_z)) % num_classes
     steps, bs, latent = int(config.train.steps), int(config.train.batch_size), int(config.model.latent_dim)
     if steps < 1:
         raise ValueError(f"train.steps must be >= 1; got {steps}.")
@@ -220,16 +215,43 @@ def train_gan(config, images, key, fixed_z=None, snapshot_every: int = 0, labels
     state = gan.init_gan(gen, disc, g_tx, d_tx, k_init, latent)
     step = gan.make_gan_step(gen, disc, g_tx, d_tx, latent, float(config.train.get("label_smoothing", 0.0)))
     sample = jax.jit(lambda state, z, y: gan.generate(gen, state, z, y))
-    snapshots = [] if fixed_z is None else [(0, np.asarray(sample(state, fixed_z, fixed_labels)))]
+    snapshot = None if fixed_z is None else (lambda state: np.asarray(sample(state, fixed_z, fixed_labels)))
+    state, history, snapshots = gan_loop(step, state, images, labels if num_classes else None, k_train, steps, bs,
+                                         snapshot, snapshot_every, int(config.train.get("log_every", 50)))
+    return gen, state, history, snapshots
+
+
+def check_class_labels(labels, num_images: int, num_classes: int) -> np.ndarray:
+    """int32 (N,) labels of a conditional GAN's N images, each in [0, num_classes)."""
+    if labels is None or len(labels) != num_images:
+        raise ValueError("a conditional GAN (model.num_classes > 0) needs one integer label per image.")
+    labels = np.asarray(labels, np.int32)
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes}); got "
+                         f"[{labels.min()}, {labels.max()}]; set model.num_classes to the class count.")
+    return labels
+
+
+def gan_loop(step: Callable, state, images: np.ndarray, labels, key, steps: int, batch_size: int,
+             snapshot: Callable = None, snapshot_every: int = 0, log_every: int = 50):
+    """Runs a compiled ``gan.make_gan_step`` ``steps`` times on random batches of ``images`` (N, H, W, C).
+
+    ``labels`` (N,) int go with the images to a conditional step (None for an
+    unconditional one). Batch ``i`` and its step key come from
+    ``fold_in(key, i)``. ``snapshot(state) -> images`` is recorded at step 0
+    and every ``snapshot_every`` steps. Returns (state, history, snapshots),
+    history as in ``fit``, snapshots a list of (step, images).
+    """
+    snapshots = [] if snapshot is None else [(0, snapshot(state))]
     auxes = []
     for i in range(steps):
-        k_batch, k_step = jax.random.split(jax.random.fold_in(k_train, i))
-        idx = random_indices(k_batch, len(images), bs)
-        state, aux = step(state, images[idx], k_step, labels[idx] if conditional else None)
+        k_batch, k_step = jax.random.split(jax.random.fold_in(key, i))
+        idx = random_indices(k_batch, len(images), batch_size)
+        state, aux = step(state, images[idx], k_step, None if labels is None else labels[idx])
         auxes.append(aux)
-        if fixed_z is not None and snapshot_every and (i + 1) % snapshot_every == 0:
-            snapshots.append((i + 1, np.asarray(sample(state, fixed_z, fixed_labels))))
-    return gen, state, summarize(auxes, int(config.train.get("log_every", 50))), snapshots
+        if snapshot is not None and snapshot_every and (i + 1) % snapshot_every == 0:
+            snapshots.append((i + 1, snapshot(state)))
+    return state, summarize(auxes, log_every), snapshots
 
 
 # ---------------------------------------------------------------------------
