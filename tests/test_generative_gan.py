@@ -49,11 +49,11 @@ def test_short_training_moves_samples_to_the_data():
     assert set(history) >= {"d_loss", "g_loss", "d_real", "d_fake"}
 
 
-def two_class_images(n=64):
+def two_class_images(n=64, channels=1):
     """Class 0: bright square top-left; class 1: bright square bottom-right (16x16, slight noise)."""
     rng = np.random.default_rng(1)
     labels = np.arange(n) % 2
-    images = np.full((n, 16, 16, 1), 0.05, np.float32)
+    images = np.full((n, 16, 16, channels), 0.05, np.float32)
     images[labels == 0, 1:8, 1:8] = 0.95
     images[labels == 1, 8:15, 8:15] = 0.95
     return np.clip(images + rng.normal(0, 0.02, images.shape), 0, 1).astype(np.float32), labels

@@ -6,6 +6,7 @@ import cnnlab  # noqa: F401
 import jax
 import jax.numpy as jnp
 import numpy as np
+import test_generative_gan as gan_tests
 import pytest
 
 from cnnlab.generative import stacked_gan as sg
@@ -23,13 +24,8 @@ def tiny_config(stage1_steps=40, stage2_steps=2):
 
 
 def two_class_images(n=64):
-    """Class 0: bright square top-left; class 1: bright square bottom-right (16x16 RGB, slight noise)."""
-    rng = np.random.default_rng(1)
-    labels = np.arange(n) % 2
-    images = np.full((n, 16, 16, 3), 0.05, np.float32)
-    images[labels == 0, 1:8, 1:8] = 0.95
-    images[labels == 1, 8:15, 8:15] = 0.95
-    return np.clip(images + rng.normal(0, 0.02, images.shape), 0, 1).astype(np.float32), labels
+    """The DCGAN tests' two-square images, in RGB."""
+    return gan_tests.two_class_images(n, channels=3)
 
 
 @pytest.fixture(scope="module")
