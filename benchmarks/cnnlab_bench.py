@@ -3,6 +3,7 @@
 Each step feeds a fresh host numpy batch through `put_batch`, exactly as
 `cnnlab.train.run` does, so the number includes the host-to-device copy.
 """
+import os
 import time
 
 import cnnlab  # noqa: F401  (sets cnnlab's XLA CPU flags before jax starts)
@@ -10,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from cnnlab import tasks
+from cnnlab.ops import conv
 from cnnlab.train.defaults import base_config
 from cnnlab.train.optim import make_optimizer
 from cnnlab.train.parallel import JitMesh
@@ -46,16 +48,37 @@ def build(spec: specs.BenchModel, dtype: str = "float32", seed: int = 0, lr_deca
     return model, par, par.put_state(state)
 
 
-def compile_step(par: JitMesh, state, device_batch):
-    """Compiles the train step ahead of time; returns (seconds, FLOPs per step from XLA's
-    cost analysis). Later `par.train_step` calls reuse this executable."""
-    start = time.perf_counter()
-    compiled = par.train_step.lower(state, device_batch).compile()
-    seconds = time.perf_counter() - start
-    cost = compiled.cost_analysis()
+def _flops(lowered_or_compiled) -> float:
+    cost = lowered_or_compiled.cost_analysis()
     if isinstance(cost, (list, tuple)):  # older jax returned one dict per device
         cost = cost[0]
-    return seconds, float(cost["flops"])
+    return float(cost["flops"])
+
+
+def step_flops(model, state, device_batch) -> float:
+    """FLOPs of one train step as XLA counts them with XLA's own convolutions.
+
+    oneDNN's convolutions are custom calls, which XLA's cost analysis counts as
+    zero, so the count comes from a separate trace of the step with
+    CNNLAB_CONV_BACKEND=xla: the arithmetic of the model, whichever kernels run it."""
+    before = os.environ.get("CNNLAB_CONV_BACKEND")
+    os.environ["CNNLAB_CONV_BACKEND"] = "xla"
+    try:
+        par = JitMesh(model, tasks.create("classification", num_classes=specs.NUM_CLASSES))
+        return _flops(par.train_step.lower(state, device_batch))
+    finally:
+        if before is None:
+            del os.environ["CNNLAB_CONV_BACKEND"]
+        else:
+            os.environ["CNNLAB_CONV_BACKEND"] = before
+
+
+def compile_step(par: JitMesh, state, device_batch) -> float:
+    """Compiles the train step ahead of time and returns the seconds it took. Later
+    `par.train_step` calls reuse this executable."""
+    start = time.perf_counter()
+    par.train_step.lower(state, device_batch).compile()
+    return time.perf_counter() - start
 
 
 def measure_cnnlab(spec: specs.BenchModel, batch_size: int, steps: int, repeats: int,
@@ -63,13 +86,14 @@ def measure_cnnlab(spec: specs.BenchModel, batch_size: int, steps: int, repeats:
     """Trains `repeats` x `steps` steps after one compile step; returns a result row."""
     if steps < 1 or repeats < 1:
         raise ValueError(f"steps and repeats must be >= 1, got {steps} and {repeats}.")
-    _, par, state = build(spec, dtype)
+    model, par, state = build(spec, dtype)
     images, labels = specs.synthetic_data(spec.image_shape, steps * batch_size)
     host_batches = [{"image": images[i * batch_size:(i + 1) * batch_size],  # (B, H, W, C)
                      "label": labels[i * batch_size:(i + 1) * batch_size]}
                     for i in range(steps)]
 
-    compile_s, flops = compile_step(par, state, par.put_batch(host_batches[0]))
+    compile_s = compile_step(par, state, par.put_batch(host_batches[0]))
+    flops = step_flops(model, state, par.put_batch(host_batches[0]))
     start = time.perf_counter()
     state, sums = par.train_step(state, par.put_batch(host_batches[0]))
     jax.block_until_ready(sums)
@@ -85,5 +109,5 @@ def measure_cnnlab(spec: specs.BenchModel, batch_size: int, steps: int, repeats:
     if not jnp.isfinite(loss):
         raise FloatingPointError(f"{spec.name}: the cnnlab training loss became {loss}.")
     return measure.result_row(spec.name, system, batch_size, steps, timer.wall, first_step_s,
-                              flops_per_image=flops / batch_size, note=f"dtype={dtype}",
+                              flops_per_image=flops / batch_size, note=f"dtype={dtype}, conv={conv.backend().name}",
                               repeat_cpu_seconds=timer.cpu)

@@ -44,6 +44,7 @@ SYSTEMS = {
     "cnnlab": ("cnnlab", None),
     "cnnlab_bf16": ("cnnlab bf16", None),
     "cnnlab_noflags": ("cnnlab, XLA flags off", None),
+    "cnnlab_xla_conv": ("cnnlab (XLA conv)", None),
     "keras": ("keras", "keras"),
     "torch_eager": ("torch eager", "torch"),
     "torch_compile": ("torch compile", "torch"),
@@ -54,6 +55,7 @@ SYSTEMS = {
 # input-pipeline cases (see benchmarks.input_pipeline.CASES)
 PIPELINE_CASES = ("mnist_npz", "cifar10_jpeg")
 NOFLAGS_SUFFIX = "_noflags"  # these systems run with CNNLAB_DEFAULT_XLA_FLAGS=0
+XLA_CONV_SYSTEM = "cnnlab_xla_conv"  # runs with CNNLAB_CONV_BACKEND=xla; plain "cnnlab" is auto (oneDNN where it loads)
 
 
 def display_name(system: str) -> str:

@@ -32,6 +32,8 @@ flags.DEFINE_bool("torch_compile", True, "Also run PyTorch with torch.compile.")
 flags.DEFINE_bool("bf16", True, "Also run cnnlab in mixed precision (bfloat16 compute).")
 flags.DEFINE_bool("flags_ablation", True,
                   "Also run cnnlab with CNNLAB_DEFAULT_XLA_FLAGS=0 (XLA's own CPU defaults).")
+flags.DEFINE_bool("xla_conv", True,
+                  "Also run cnnlab with CNNLAB_CONV_BACKEND=xla (XLA's convolutions instead of oneDNN's).")
 flags.DEFINE_string("out", "benchmarks/results", "Folder for throughput.json and throughput.md.")
 flags.DEFINE_string("readme", "", "If set, rewrite the throughput section of this README.")
 flags.DEFINE_bool("input_pipeline", True,
@@ -51,6 +53,8 @@ def worker_env(system: str, keras_home: str) -> dict:
         env["KERAS_HOME"] = keras_home
     if system.endswith(specs.NOFLAGS_SUFFIX):
         env["CNNLAB_DEFAULT_XLA_FLAGS"] = "0"
+    if system == specs.XLA_CONV_SYSTEM:
+        env["CNNLAB_CONV_BACKEND"] = "xla"
     return env
 
 
@@ -76,9 +80,11 @@ def run_worker(system: str, model: str, batch_size: int, steps: int, repeats: in
     return measure.missing_row(model, display, batch_size, "failed", reason.replace("|", "/"))
 
 
-def systems_for(peer_list, torch_compile: bool, bf16: bool, ablation: bool):
+def systems_for(peer_list, torch_compile: bool, bf16: bool, ablation: bool, xla_conv: bool = True):
     """(system key, required peer or None) in run order."""
     out = [("cnnlab", None)]
+    if xla_conv:
+        out.append((specs.XLA_CONV_SYSTEM, None))
     if bf16:
         out.append(("cnnlab_bf16", None))
     if ablation:
@@ -154,7 +160,7 @@ def main(argv):
     rows = []
     for model in FLAGS.models:
         for system, needs in systems_for(FLAGS.peers, FLAGS.torch_compile, FLAGS.bf16,
-                                         FLAGS.flags_ablation):
+                                         FLAGS.flags_ablation, FLAGS.xla_conv):
             display = specs.display_name(system)
             if needs and not peers.available(needs):
                 row = measure.missing_row(model, display, sizes[model], "not installed",
