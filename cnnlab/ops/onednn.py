@@ -77,7 +77,7 @@ def build() -> str:
     if done.returncode:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise OnednnUnavailable(f"compiling {SOURCE} failed:\n{done.stderr[-2000:]}")
+        raise OnednnUnavailable(f"compiling {SOURCE} failed (first errors):\n{done.stderr[:2000]}")
     os.replace(tmp, path)  # atomic: processes building at once each install a whole file
     return path
 

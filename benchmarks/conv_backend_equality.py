@@ -1,0 +1,126 @@
+"""Every zoo model's loss and gradients with XLA's convolutions and with oneDNN's (issue #17).
+
+    python -m benchmarks.conv_backend_equality [--models=resnet18,xception] [--train]
+        [--out=benchmarks/results/conv_backend_equality.json]
+
+For each registered model: one small batch at the smallest input size the model
+takes (at least 32x32), a scalar loss over all of its outputs, and its gradient
+with respect to every parameter, traced once with CNNLAB_CONV_BACKEND=xla and once
+with oneDNN's kernels (auto). It reports the relative difference of the losses, the
+relative L2 difference of the whole gradient, the worst single gradient leaf, and
+how many oneDNN custom calls the second trace holds (0 would mean nothing was
+compared). Eval mode (BatchNorm running statistics, no dropout) is the default:
+in train mode, batch statistics over a batch of 2 at tiny sizes turn float32
+rounding into large differences that say nothing about the kernels.
+Needs ``pip install -e '.[cpu-kernels]'``.
+"""
+import inspect
+import json
+import os
+import platform
+
+from absl import app, flags
+
+import cnnlab  # noqa: F401  (XLA flags before jax)
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cnnlab import models
+from cnnlab.models import input_size
+from cnnlab.ops import conv
+
+# Models built with options other than their defaults: names -> create() kwargs.
+KWARGS = {
+    "resnet18": dict(stem="cifar"),
+    "transfer": dict(base="tiny_backbone"),
+    "localizer": dict(backbone="tiny_backbone"),
+    "ssd": dict(backbone="tiny_backbone"),
+}
+MIN_SIDE = 32
+CUSTOM_CALL = "cnnlab_onednn_conv_"
+
+
+def _loss_fn(model, train: bool):
+    takes_train = "train" in inspect.signature(model.__call__).parameters
+
+    def loss(params, variables, x, key):
+        kwargs = {"train": train} if takes_train else {}
+        rngs = {"dropout": key} if train else None
+        out = model.apply({**variables, "params": params}, x, rngs=rngs,
+                          mutable=["batch_stats"] if train and "batch_stats" in variables else False,
+                          **kwargs)
+        if train and "batch_stats" in variables:
+            out = out[0]
+        leaves = [leaf for leaf in jax.tree_util.tree_leaves(out) if jnp.issubdtype(leaf.dtype, jnp.floating)]
+        # a fixed, non-symmetric weighting so that every output element reaches the gradient
+        return sum(jnp.mean(jnp.sin(leaf * 1.3 + 0.2)) for leaf in leaves)
+    return loss
+
+
+def _traced(backend_name: str, fn, *args):
+    """(loss, grads, oneDNN custom calls in the jaxpr) of fn traced under CNNLAB_CONV_BACKEND."""
+    before = os.environ.get("CNNLAB_CONV_BACKEND")
+    os.environ["CNNLAB_CONV_BACKEND"] = backend_name
+    try:
+        grad_fn = jax.value_and_grad(fn)
+        calls = str(jax.make_jaxpr(grad_fn)(*args)).count(CUSTOM_CALL)
+        loss, grads = jax.jit(grad_fn)(*args)
+    finally:
+        if before is None:
+            del os.environ["CNNLAB_CONV_BACKEND"]
+        else:
+            os.environ["CNNLAB_CONV_BACKEND"] = before
+    return float(loss), grads, calls
+
+
+def compare(name: str, batch: int = 2, train: bool = False, side: int = 0, seed: int = 0) -> dict:
+    """Loss and gradients of model `name` with XLA's and oneDNN's convolutions; a result row."""
+    if conv.backend().name != "onednn":
+        raise RuntimeError(f"oneDNN's kernels are not in use here: {conv.backend().reason}")
+    model = models.create(name, num_classes=5, **KWARGS.get(name, {}))
+    side = side or max(MIN_SIDE, input_size.smallest_square_size(model, 3, start=MIN_SIDE))
+    key_x, key_init, key_drop = jax.random.split(jax.random.key(seed), 3)
+    x = jax.random.normal(key_x, (batch, side, side, 3), jnp.float32)  # (B, H, W, 3)
+    os.environ["CNNLAB_CONV_BACKEND"] = "xla"  # initialise with the same kernels both times
+    try:
+        variables = jax.jit(model.init)(key_init, x)
+    finally:
+        del os.environ["CNNLAB_CONV_BACKEND"]
+    variables = dict(variables)
+    params = variables.pop("params")
+    fn = _loss_fn(model, train)
+    loss_x, grads_x, _ = _traced("xla", fn, params, variables, x, key_drop)
+    loss_o, grads_o, calls = _traced("auto", fn, params, variables, x, key_drop)
+    diffs = jax.tree_util.tree_map(lambda a, b: float(jnp.linalg.norm(a - b)), grads_x, grads_o)
+    norms = jax.tree_util.tree_map(lambda a: float(jnp.linalg.norm(a)), grads_x)
+    total = float(np.sqrt(sum(d ** 2 for d in jax.tree_util.tree_leaves(diffs))))
+    scale = float(np.sqrt(sum(n ** 2 for n in jax.tree_util.tree_leaves(norms))))
+    leaf_rel = [d / max(n, 1e-12 * scale) for d, n in
+                zip(jax.tree_util.tree_leaves(diffs), jax.tree_util.tree_leaves(norms)) if n > 1e-6 * scale]
+    return dict(model=name, side=side, batch=batch, train=train, onednn_calls=calls,
+                loss_xla=loss_x, loss_onednn=loss_o,
+                loss_rel=abs(loss_x - loss_o) / max(abs(loss_x), 1e-12),
+                grad_rel=total / max(scale, 1e-30), worst_leaf_rel=max(leaf_rel, default=0.0))
+
+
+_MODELS = flags.DEFINE_list("models", [], "Models to compare (default: every registered model).")
+_TRAIN = flags.DEFINE_bool("train", False, "Train mode (batch statistics, dropout) instead of eval mode.")
+_OUT = flags.DEFINE_string("out", "benchmarks/results/conv_backend_equality.json", "JSON results.")
+
+
+def main(argv):
+    del argv
+    rows = []
+    for name in _MODELS.value or models.available():
+        row = compare(name, train=_TRAIN.value)
+        rows.append(row)
+        print(f"{name:20s} {row['side']:4d}px oneDNN calls {row['onednn_calls']:4d}  loss rel "
+              f"{row['loss_rel']:.1e}  grad rel L2 {row['grad_rel']:.1e}  worst leaf {row['worst_leaf_rel']:.1e}",
+              flush=True)
+    with open(_OUT.value, "w") as f:
+        json.dump(dict(cpu=platform.processor() or platform.machine(), jax=jax.__version__, rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    app.run(main)
