@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 import optax
 
-from cnnlab.models.layers import ConvTranspose
+from cnnlab.models.layers import Conv, ConvTranspose
 
 RECONSTRUCTION_LOSSES = ("bce", "mse")
 
@@ -38,7 +38,7 @@ class ConvEncoder(nn.Module):
     @nn.compact
     def __call__(self, x):  # (B, H, W, C)
         for i, f in enumerate(self.features):
-            x = nn.relu(nn.Conv(f, (3, 3), strides=(2, 2), padding="SAME", name=f"conv{i + 1}")(x))
+            x = nn.relu(Conv(f, (3, 3), strides=(2, 2), padding="SAME", name=f"conv{i + 1}")(x))
         x = x.reshape(x.shape[0], -1)  # (B, H/2^n * W/2^n * F)
         return nn.Dense(self.out_dim, name="latent")(x)  # (B, out_dim)
 
@@ -56,7 +56,7 @@ class ConvDecoder(nn.Module):
         x = x.reshape(z.shape[0], h // f, w // f, self.features[0])
         for i, feat in enumerate(self.features):
             x = nn.relu(ConvTranspose(feat, (3, 3), strides=(2, 2), padding="SAME", name=f"deconv{i + 1}")(x))
-        return nn.Conv(c, (3, 3), padding="SAME", name="logits")(x)  # (B, H, W, C)
+        return Conv(c, (3, 3), padding="SAME", name="logits")(x)  # (B, H, W, C)
 
 
 class ConvAutoencoder(nn.Module):

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from cnnlab.generative.autoencoder import check_image_shape
-from cnnlab.models.layers import ConvTranspose
+from cnnlab.models.layers import Conv, ConvTranspose
 
 
 class Generator(nn.Module):
@@ -59,7 +59,7 @@ class Discriminator(nn.Module):
     @nn.compact
     def __call__(self, x, labels=None):  # x (B, H, W, C) in [-1, 1], labels (B,) int
         for i, feat in enumerate(self.features):
-            x = nn.leaky_relu(nn.Conv(feat, (4, 4), strides=(2, 2), padding="SAME", name=f"conv{i + 1}")(x), 0.2)
+            x = nn.leaky_relu(Conv(feat, (4, 4), strides=(2, 2), padding="SAME", name=f"conv{i + 1}")(x), 0.2)
         feats = x.reshape(x.shape[0], -1)  # (B, F)
         logit = nn.Dense(1, name="logit")(feats)[:, 0]  # (B,)
         if self.num_classes:

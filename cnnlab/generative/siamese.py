@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnlab.metrics.ranking import roc_auc_score
+from cnnlab.models.layers import Conv
 from cnnlab.ops import pool
 
 LOSSES = ("contrastive", "triplet")
@@ -28,7 +29,7 @@ class EmbeddingNet(nn.Module):
     @nn.compact
     def __call__(self, x):  # (B, H, W, C)
         for i, f in enumerate(self.features):
-            x = nn.relu(nn.Conv(f, (3, 3), padding="SAME", name=f"conv{i + 1}")(x))
+            x = nn.relu(Conv(f, (3, 3), padding="SAME", name=f"conv{i + 1}")(x))
             x = pool.max_pool(x, 2)
         x = nn.relu(nn.Dense(self.hidden, name="fc1")(x.reshape(x.shape[0], -1)))
         e = nn.Dense(self.embed_dim, name="embedding")(x)  # (B, D)

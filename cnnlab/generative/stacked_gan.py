@@ -39,7 +39,7 @@ import optax
 
 from cnnlab.generative import gan
 from cnnlab.generative import train as gtrain
-from cnnlab.models.layers import ConvTranspose
+from cnnlab.models.layers import Conv, ConvTranspose
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ class ResBlock(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         norm = lambda name: nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
-        h = nn.relu(norm("bn1")(nn.Conv(self.features, (3, 3), use_bias=False, name="conv1")(x)))
-        h = norm("bn2")(nn.Conv(self.features, (3, 3), use_bias=False, name="conv2")(h))
+        h = nn.relu(norm("bn1")(Conv(self.features, (3, 3), use_bias=False, name="conv1")(x)))
+        h = norm("bn2")(Conv(self.features, (3, 3), use_bias=False, name="conv2")(h))
         return nn.relu(x + h)
 
 
@@ -139,17 +139,17 @@ class StageIIGenerator(nn.Module):
                              f"image_shape {(h, w, ch)}); got {tuple(x1.shape[1:])}.")
         f = int(self.features)
         norm = lambda name: nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
-        x = nn.relu(nn.Conv(f // 2, (3, 3), name="enc1")(x1))
-        x = nn.relu(norm("enc2_bn")(nn.Conv(f, (4, 4), strides=(2, 2), use_bias=False, name="enc2")(x)))
+        x = nn.relu(Conv(f // 2, (3, 3), name="enc1")(x1))
+        x = nn.relu(norm("enc2_bn")(Conv(f, (4, 4), strides=(2, 2), use_bias=False, name="enc2")(x)))
         tiled = jnp.broadcast_to(c[:, None, None, :], x.shape[:3] + (c.shape[-1],))
         x = jnp.concatenate([x, tiled], axis=-1)
-        x = nn.relu(norm("joint_bn")(nn.Conv(f, (3, 3), use_bias=False, name="joint")(x)))
+        x = nn.relu(norm("joint_bn")(Conv(f, (3, 3), use_bias=False, name="joint")(x)))
         for i in range(self.res_blocks):
             x = ResBlock(f, name=f"res{i + 1}")(x, train)
         for i, feat in enumerate((f // 2, f // 4)):
             x = ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False, name=f"up{i + 1}")(x)
             x = nn.relu(norm(f"up{i + 1}_bn")(x))
-        return jnp.tanh(nn.Conv(ch, (3, 3), name="to_image")(x))  # (B, H, W, C)
+        return jnp.tanh(Conv(ch, (3, 3), name="to_image")(x))  # (B, H, W, C)
 
 
 class StackedGenerator(nn.Module):

@@ -244,7 +244,7 @@ class SeparableConv2D(nn.Module):
         # (kh, kw, C, m) -> (kh, kw, 1, C*m): output channel c*m + j is filter j of channel c.
         grouped = depthwise.reshape((k, k, 1, channels * m))
         dimension_numbers = ("NHWC", "HWIO", "NHWC")
-        y = jax.lax.conv_general_dilated(
+        y = conv_general_dilated(
             x, grouped, (self.strides, self.strides), padding,
             dimension_numbers=dimension_numbers, feature_group_count=channels,
         )  # (B, H', W', C*m)

@@ -49,6 +49,7 @@ from cnnlab.models.layers import (
     Conv, Add, GlobalAveragePooling2D, Padding, ZeroPadding2D, check_image_batch, check_num_classes,
     check_pooling, global_pool,
 )
+from cnnlab.ops.conv import conv_general_dilated
 from cnnlab.ops.depthwise import depthwise_conv2d
 from cnnlab.models.registry import register
 
@@ -138,7 +139,7 @@ class DepthwiseConv2D(nn.Module):
         if m == 1:  # shifted multiply-adds: far faster than a grouped convolution on XLA:CPU
             y = depthwise_conv2d(x, grouped, self.strides, padding)  # (B, H', W', C)
         else:
-            y = jax.lax.conv_general_dilated(
+            y = conv_general_dilated(
                 x, grouped, (self.strides, self.strides), padding,
                 dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=channels,
             )  # (B, H', W', C*m)
