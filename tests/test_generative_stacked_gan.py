@@ -114,3 +114,22 @@ def test_measures_against_closed_forms():
     np.testing.assert_allclose(sg.laplacian_variance(images), 16.0, rtol=1e-6)  # Laplacian is +-4 everywhere
     flat = sg.upsample(sg.downsample(images), (16, 16))
     assert sg.high_frequency_fraction(flat)[0] < 1e-6 and sg.laplacian_variance(flat)[0] < 1e-9
+
+
+def test_a_subsample_of_a_class_sorted_folder_mixes_the_classes(tmp_path):
+    """load_split's first half (the measures' real images) and second half (their reference)
+    each hold every class, although an image folder lists its files class by class."""
+    import ml_collections
+    from PIL import Image
+    colours = {"a": (250, 0, 0), "b": (0, 250, 0), "c": (0, 0, 250)}
+    for name, colour in colours.items():
+        (tmp_path / "test" / name).mkdir(parents=True)
+        for i in range(10):
+            Image.new("RGB", (8, 8), colour).save(tmp_path / "test" / name / f"{i}.png")
+    cfg = ml_collections.ConfigDict(dict(name="image_folder", root=str(tmp_path), image_size=(8, 8), num_threads=0))
+    images, labels, names = sg.load_split(cfg, "test", 12)
+    assert names == ("a", "b", "c") and images.shape == (12, 8, 8, 3)
+    assert set(labels[:6]) == set(labels[6:]) == {0, 1, 2}
+    np.testing.assert_allclose(images[:, 0, 0, :].argmax(-1), labels)  # each image keeps its label
+    again, labels_again, _ = sg.load_split(cfg, "test", 12)
+    np.testing.assert_array_equal(labels_again, labels)  # a fixed draw

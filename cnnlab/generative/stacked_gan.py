@@ -384,15 +384,15 @@ def classifier_fns(workdir: str, feature_layer: str):
 def load_split(data_config, split: str, max_examples: int = 0):
     """(images float32 (N, H, W, C) in [0, 1], labels int32 (N,), class names) of a cnnlab.data split.
 
-    ``max_examples`` > 0 decodes only that many, drawn in a fixed random
-    order (image folders list their files class by class, so this keeps the
-    classes about even).
+    ``max_examples`` > 0 decodes only that many, drawn at random with a fixed
+    seed and kept in that random order (image folders list their files class
+    by class, so any slice of the result holds every class about evenly).
     """
     from cnnlab import data as cdata
     from cnnlab.data.pipeline import Dataset, SplitSource
     source = cdata.open_split(data_config, split)
     if max_examples and max_examples < len(source.records):
-        keep = np.sort(np.random.default_rng(0).permutation(len(source.records))[:max_examples])
+        keep = np.random.default_rng(0).permutation(len(source.records))[:max_examples]
         source = SplitSource([source.records[i] for i in keep], source.transform, source.info, source.num_threads)
     images, labels = [], []
     for batch in Dataset(source, 1000, train=False, num_threads=source.num_threads).epoch(0):

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -50,10 +51,20 @@ Geometry MakeGeometry(const Key& k) {
   return g;
 }
 
+// Every primitive gets its scratchpad from the caller (a buffer per thread): oneDNN runs one
+// primitive from several threads at once safely only with user-managed scratchpads (unless
+// built with DNNL_ENABLE_CONCURRENT_EXEC), and XLA runs independent custom calls, such as a
+// block's two branches, at the same time.
+dnnl::primitive_attr Attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
 dnnl::convolution_forward::primitive_desc ForwardPd(const Geometry& g) {
   return dnnl::convolution_forward::primitive_desc(
       Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.src,
-      g.wei_any, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
+      g.wei_any, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r, Attr());
 }
 
 // A primitive with the weights layout it chose (format_tag::any lets oneDNN pick a blocked
@@ -61,27 +72,28 @@ dnnl::convolution_forward::primitive_desc ForwardPd(const Geometry& g) {
 struct Entry {
   dnnl::primitive prim;
   memory::desc weights;
+  memory::desc scratchpad;
 };
 
 Entry MakeForward(const Key& k) {
   auto pd = ForwardPd(MakeGeometry(k));
-  return {dnnl::convolution_forward(pd), pd.weights_desc()};
+  return {dnnl::convolution_forward(pd), pd.weights_desc(), pd.scratchpad_desc()};
 }
 
 Entry MakeBackwardData(const Key& k) {
   Geometry g = MakeGeometry(k);
   auto pd = dnnl::convolution_backward_data::primitive_desc(
       Engine(), dnnl::algorithm::convolution_direct, g.src, g.wei_any, g.dst, g.strides, g.dilates,
-      g.pad_l, g.pad_r, ForwardPd(g));
-  return {dnnl::convolution_backward_data(pd), pd.weights_desc()};
+      g.pad_l, g.pad_r, ForwardPd(g), Attr());
+  return {dnnl::convolution_backward_data(pd), pd.weights_desc(), pd.scratchpad_desc()};
 }
 
 Entry MakeBackwardWeights(const Key& k) {
   Geometry g = MakeGeometry(k);
   auto pd = dnnl::convolution_backward_weights::primitive_desc(
       Engine(), dnnl::algorithm::convolution_direct, g.src, g.wei_any, g.dst, g.strides, g.dilates,
-      g.pad_l, g.pad_r, ForwardPd(g));
-  return {dnnl::convolution_backward_weights(pd), pd.diff_weights_desc()};
+      g.pad_l, g.pad_r, ForwardPd(g), Attr());
+  return {dnnl::convolution_backward_weights(pd), pd.diff_weights_desc(), pd.scratchpad_desc()};
 }
 
 struct Cache {
@@ -106,6 +118,14 @@ Key MakeKey(ffi::Span<const int64_t> x, ffi::Span<const int64_t> w, ffi::Span<co
 
 memory Wrap(const memory::desc& d, const void* data) {
   return memory(d, Engine(), const_cast<void*>(data));
+}
+
+// This thread's scratchpad, grown to what the primitive asks for (one per thread, so
+// convolutions running at once never share one).
+memory Scratchpad(const Entry& e) {
+  thread_local std::vector<char> buffer;
+  if (buffer.size() < e.scratchpad.get_size()) buffer.resize(e.scratchpad.get_size());
+  return memory(e.scratchpad, Engine(), buffer.data());
 }
 
 // The HWIO weights in the layout the primitive wants (a reorder into a fresh buffer if needed).
@@ -138,7 +158,8 @@ ffi::Error Forward(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w, ffi::Result
     memory weights = WeightsFor(e, Wrap(g.wei, w.untyped_data()));
     e.prim.execute(Stream(), {{DNNL_ARG_SRC, Wrap(g.src, x.untyped_data())},
                               {DNNL_ARG_WEIGHTS, weights},
-                              {DNNL_ARG_DST, Wrap(g.dst, y->untyped_data())}});
+                              {DNNL_ARG_DST, Wrap(g.dst, y->untyped_data())},
+                              {DNNL_ARG_SCRATCHPAD, Scratchpad(e)}});
     Stream().wait();
   });
 }
@@ -152,7 +173,8 @@ ffi::Error BackwardData(ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w,
     memory weights = WeightsFor(e, Wrap(g.wei, w.untyped_data()));
     e.prim.execute(Stream(), {{DNNL_ARG_DIFF_DST, Wrap(g.dst, dy.untyped_data())},
                               {DNNL_ARG_WEIGHTS, weights},
-                              {DNNL_ARG_DIFF_SRC, Wrap(g.src, dx->untyped_data())}});
+                              {DNNL_ARG_DIFF_SRC, Wrap(g.src, dx->untyped_data())},
+                              {DNNL_ARG_SCRATCHPAD, Scratchpad(e)}});
     Stream().wait();
   });
 }
@@ -167,7 +189,8 @@ ffi::Error BackwardWeights(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy,
     memory diff = e.weights == g.wei ? user : memory(e.weights, Engine());
     e.prim.execute(Stream(), {{DNNL_ARG_SRC, Wrap(g.src, x.untyped_data())},
                               {DNNL_ARG_DIFF_DST, Wrap(g.dst, dy.untyped_data())},
-                              {DNNL_ARG_DIFF_WEIGHTS, diff}});
+                              {DNNL_ARG_DIFF_WEIGHTS, diff},
+                              {DNNL_ARG_SCRATCHPAD, Scratchpad(e)}});
     if (diff != user) dnnl::reorder(diff, user).execute(Stream(), diff, user);
     Stream().wait();
   });
