@@ -108,7 +108,7 @@ def compare(name: str, batch: int = 2, train: bool = False, side: int = 0, seed:
     model_64 = models.create(name, num_classes=5, dtype=jnp.float64, **KWARGS.get(name, {}))
     loss_64, g_64, _ = _traced("xla", _loss_fn(model_64, train), params, variables, x, key_drop, x64=True)
     loss_x, g_x, _ = _traced("xla", fn, params, variables, x, key_drop)
-    loss_o, g_o, calls = _traced("auto", fn, params, variables, x, key_drop)
+    loss_o, g_o, calls = _traced("onednn", fn, params, variables, x, key_drop)  # every covered call
     norm = max(float(np.linalg.norm(g_64)), 1e-30)
     return dict(model=name, side=side, batch=batch, train=train, onednn_calls=calls,
                 loss_xla=loss_x, loss_onednn=loss_o, loss_float64=loss_64,
@@ -118,17 +118,20 @@ def compare(name: str, batch: int = 2, train: bool = False, side: int = 0, seed:
                 onednn_err64=float(np.linalg.norm(g_o - g_64)) / norm)
 
 
-_MODELS = flags.DEFINE_list("models", [], "Models to compare (default: every registered model).")
-_TRAIN = flags.DEFINE_bool("train", False, "Train mode (batch statistics, dropout) instead of eval mode.")
-_OUT = flags.DEFINE_string("out", "benchmarks/results/conv_backend_equality.json", "JSON results.")
+def define_flags():
+    """The command line's flags (defined only when run as a program: the tests import compare)."""
+    flags.DEFINE_list("models", [], "Models to compare (default: every registered model).")
+    flags.DEFINE_bool("train", False, "Train mode (batch statistics, dropout) instead of eval mode.")
+    flags.DEFINE_string("out", "benchmarks/results/conv_backend_equality.json", "JSON results.")
 
 
 def main(argv):
     del argv
+    FLAGS = flags.FLAGS
     rows = []
-    for name in _MODELS.value or models.available():
+    for name in FLAGS.models or models.available():
         try:
-            row = compare(name, train=_TRAIN.value)
+            row = compare(name, train=FLAGS.train)
         except Exception as err:  # one model's failure is a row, not the end of the run
             rows.append(dict(model=name, error=f"{type(err).__name__}: {err}"[:500]))
             print(f"{name:20s} FAILED {rows[-1]['error']}", flush=True)
@@ -137,9 +140,10 @@ def main(argv):
         print(f"{name:20s} {row['side']:4d}px oneDNN calls {row['onednn_calls']:4d}  loss rel "
               f"{row['loss_rel']:.1e}  grad rel L2 {row['grad_rel']:.1e}  to float64: XLA {row['xla_err64']:.1e}, "
               f"oneDNN {row['onednn_err64']:.1e}", flush=True)
-    with open(_OUT.value, "w") as f:
+    with open(FLAGS.out, "w") as f:
         json.dump(dict(cpu=platform.processor() or platform.machine(), jax=jax.__version__, rows=rows), f, indent=1)
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

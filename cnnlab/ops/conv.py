@@ -10,6 +10,7 @@ All functions are pure and jittable (stride, padding, dilation and groups
 are static Python values). The numpy loops in `cnnlab.ops.reference` are the
 ground truth they are tested against.
 """
+import math
 import os
 from typing import NamedTuple
 
@@ -20,6 +21,11 @@ from jax import lax
 from cnnlab.ops import sizes
 
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+# Below this many forward FLOPs per call (auto mode) XLA's kernels are faster: the MNIST
+# convnet at batch 64 (25-285 MFLOP per layer) trains at 0.78x with oneDNN's, the CIFAR-10
+# convnet at batch 128 (0.2-2.1 GFLOP) at 1.2x (benchmarks/README.md). CNNLAB_CONV_BACKEND=onednn
+# sends every covered call to oneDNN.
+ONEDNN_MIN_FLOPS = 3e8
 BACKENDS = ("auto", "xla", "onednn")
 
 
@@ -80,7 +86,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
             window = [(k - 1) * d + 1 for k, d in zip(rhs.shape[:2], dilation)]
             padding = lax.padtype_to_pads(lhs.shape[1:3], window, strides, padding)
         pads = tuple(tuple(int(v) for v in p) for p in padding)
-        if all(p >= 0 for pair in pads for p in pair):
+        out = onednn.output_shape(lhs.shape, rhs.shape, strides, pads, dilation)
+        flops = 2 * math.prod(out) * math.prod(rhs.shape[:3])  # forward multiply-adds x 2
+        big_enough = flops >= ONEDNN_MIN_FLOPS or os.environ.get("CNNLAB_CONV_BACKEND") == "onednn"
+        if all(p >= 0 for pair in pads for p in pair) and big_enough:
             return onednn.conv2d(lhs, rhs, strides, pads, dilation)
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                     dimension_numbers, feature_group_count, batch_group_count,
