@@ -48,7 +48,6 @@ CASES = [  # (B, H, W, C, O, kh, kw, stride, pads, dilation)
     (1, 10, 7, 5, 4, 3, 3, (2, 2), ((0, 0), (0, 0)), (1, 1)),
     (3, 11, 11, 4, 6, 5, 3, (2, 1), ((2, 1), (0, 2)), (1, 1)),  # asymmetric kernel, pads, strides
     (2, 12, 12, 6, 5, 3, 3, (1, 1), ((2, 2), (2, 2)), (2, 2)),  # dilated
-    (2, 8, 8, 16, 7, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1)),  # 1x1
     (1, 15, 15, 3, 8, 7, 7, (2, 2), ((3, 3), (3, 3)), (1, 1)),  # a ResNet stem
     (2, 6, 6, 4, 4, 3, 3, (3, 3), ((1, 0), (0, 1)), (1, 1)),  # stride larger than needed
 ]
@@ -129,7 +128,7 @@ def test_zoo_losses_and_gradients_are_the_same_with_either_backend(kernels):
 
 def test_a_train_mode_step_is_the_same_with_either_backend(kernels):
     from benchmarks import conv_backend_equality
-    row = conv_backend_equality.compare("cifar10_cnn", batch=4, train=True)
+    row = conv_backend_equality.compare("cifar10_cnn", batch=4, train=True, side=16)
     assert row["onednn_calls"] == 12 and row["grad_rel"] < 1e-5, row
     assert row["onednn_err64"] < max(2 * row["xla_err64"], 3e-6), row
 
