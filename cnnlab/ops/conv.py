@@ -1,10 +1,11 @@
 """Fast convolution in jax: NHWC images, HWIO kernels.
 
 `conv_general_dilated` is `lax.conv_general_dilated` with oneDNN's kernels on CPU where they
-apply (`cnnlab.ops.onednn`; float32, NHWC/HWIO, no groups, one device) and XLA's everywhere
-else; every cnnlab model's convolutions go through it. `backend()` says which one runs and
-why. ``CNNLAB_CONV_BACKEND`` = ``auto`` (the default), ``xla`` or ``onednn`` (which fails,
-naming the reason, where oneDNN cannot run).
+apply (`cnnlab.ops.onednn`; float32, NHWC/HWIO, no groups, one device, at least
+`ONEDNN_MIN_FLOPS`) and XLA's everywhere else; every cnnlab model's convolutions go through
+it. `backend()` says which one runs and why. ``CNNLAB_CONV_BACKEND`` = ``auto`` (the
+default), ``xla`` or ``onednn`` (every covered call, whatever its size; fails, naming the
+reason, where oneDNN cannot run).
 
 All functions are pure and jittable (stride, padding, dilation and groups
 are static Python values). The numpy loops in `cnnlab.ops.reference` are the
