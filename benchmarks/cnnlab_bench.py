@@ -3,7 +3,6 @@
 Each step feeds a fresh host numpy batch through `put_batch`, exactly as
 `cnnlab.train.run` does, so the number includes the host-to-device copy.
 """
-import os
 import time
 
 import cnnlab  # noqa: F401  (sets cnnlab's XLA CPU flags before jax starts)
@@ -61,16 +60,9 @@ def step_flops(model, state, device_batch) -> float:
     oneDNN's convolutions are custom calls, which XLA's cost analysis counts as
     zero, so the count comes from a separate trace of the step with
     CNNLAB_CONV_BACKEND=xla: the arithmetic of the model, whichever kernels run it."""
-    before = os.environ.get("CNNLAB_CONV_BACKEND")
-    os.environ["CNNLAB_CONV_BACKEND"] = "xla"
-    try:
+    with conv.backend_override("xla"):
         par = JitMesh(model, tasks.create("classification", num_classes=specs.NUM_CLASSES))
         return _flops(par.train_step.lower(state, device_batch))
-    finally:
-        if before is None:
-            del os.environ["CNNLAB_CONV_BACKEND"]
-        else:
-            os.environ["CNNLAB_CONV_BACKEND"] = before
 
 
 def compile_step(par: JitMesh, state, device_batch) -> float:

@@ -189,3 +189,18 @@ def test_a_bad_backend_name_is_an_error(monkeypatch):
     monkeypatch.setenv("CNNLAB_CONV_BACKEND", "mkl")
     with pytest.raises(ValueError, match="CNNLAB_CONV_BACKEND='mkl' is not one of"):
         conv.backend()
+
+
+def test_backend_override_sets_and_restores_the_setting(monkeypatch):
+    monkeypatch.delenv("CNNLAB_CONV_BACKEND", raising=False)
+    with conv.backend_override("xla"):
+        assert conv.backend() == conv.Backend("xla", "CNNLAB_CONV_BACKEND=xla")
+    assert "CNNLAB_CONV_BACKEND" not in os.environ
+    monkeypatch.setenv("CNNLAB_CONV_BACKEND", "auto")
+    with pytest.raises(KeyError):
+        with conv.backend_override("xla"):
+            raise KeyError("inside")  # restored on errors too
+    assert os.environ["CNNLAB_CONV_BACKEND"] == "auto"
+    with pytest.raises(ValueError, match="'mkl' is not one of"):
+        with conv.backend_override("mkl"):
+            pass

@@ -11,6 +11,7 @@ All functions are pure and jittable (stride, padding, dilation and groups
 are static Python values). The numpy loops in `cnnlab.ops.reference` are the
 ground truth they are tested against.
 """
+import contextlib
 import math
 import os
 from typing import NamedTuple
@@ -36,11 +37,35 @@ class Backend(NamedTuple):
     reason: str
 
 
-def backend() -> Backend:
-    """The convolution backend for float32 NHWC convolutions traced now, with the reason."""
+def _requested() -> str:
+    """CNNLAB_CONV_BACKEND, checked: 'auto' (unset), 'xla' or 'onednn'."""
     wanted = os.environ.get("CNNLAB_CONV_BACKEND", "auto")
     if wanted not in BACKENDS:
         raise ValueError(f"CNNLAB_CONV_BACKEND={wanted!r} is not one of {BACKENDS}; unset it for 'auto'.")
+    return wanted
+
+
+@contextlib.contextmanager
+def backend_override(name: str):
+    """Within the block, convolutions traced use backend `name` (CNNLAB_CONV_BACKEND), e.g. to
+    trace one program with XLA's kernels and another with oneDNN's in one process; the
+    previous setting comes back afterwards. Programs already traced keep their kernels."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend {name!r} is not one of {BACKENDS}")
+    before = os.environ.get("CNNLAB_CONV_BACKEND")
+    os.environ["CNNLAB_CONV_BACKEND"] = name
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CNNLAB_CONV_BACKEND"]
+        else:
+            os.environ["CNNLAB_CONV_BACKEND"] = before
+
+
+def backend() -> Backend:
+    """The convolution backend for float32 NHWC convolutions traced now, with the reason."""
+    wanted = _requested()
     if wanted == "xla":
         return Backend("xla", "CNNLAB_CONV_BACKEND=xla")
     if jax.default_backend() != "cpu":
@@ -89,7 +114,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
         pads = tuple(tuple(int(v) for v in p) for p in padding)
         out = onednn.output_shape(lhs.shape, rhs.shape, strides, pads, dilation)
         flops = 2 * math.prod(out) * math.prod(rhs.shape[:3])  # forward multiply-adds x 2
-        big_enough = flops >= ONEDNN_MIN_FLOPS or os.environ.get("CNNLAB_CONV_BACKEND") == "onednn"
+        big_enough = flops >= ONEDNN_MIN_FLOPS or _requested() == "onednn"
         if all(p >= 0 for pair in pads for p in pair) and big_enough:
             return onednn.conv2d(lhs, rhs, strides, pads, dilation)
     return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
@@ -199,4 +224,4 @@ def zero_pad(x, pad):
     return jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))  # (B, H + pt + pb, W + pl + pr, C)
 
 
-__all__ = ["backend", "conv_general_dilated", "conv2d", "filter_image", "depthwise_filter_image", "zero_pad"]
+__all__ = ["backend", "backend_override", "conv_general_dilated", "conv2d", "filter_image", "depthwise_filter_image", "zero_pad"]
