@@ -164,6 +164,8 @@ def test_auc_and_errors():
         R.roc_auc_score([0, 1, 2], np.eye(3), multi_class="ovr", average="samples")
     with pytest.raises(ValueError, match="Number of classes in y_true"):
         R.roc_auc_score([0, 1, 2], np.full((3, 4), 0.25), multi_class="ovr")
+    with pytest.raises(ValueError, match="average=None .* needs multi_class='ovr'"):
+        R.roc_auc_score([0, 1, 2], np.eye(3), multi_class="ovo", average=None)
     with pytest.raises(ValueError, match="pos_label is fixed to 1 for multiclass"):
         R.average_precision_score([0, 1, 2], np.eye(3), pos_label=2)
     with pytest.raises(ValueError, match="continuous format is not supported"):

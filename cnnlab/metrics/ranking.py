@@ -264,11 +264,12 @@ def _multiclass_roc_auc(y_true, y_score, labels, multi_class, average, weight):
         raise ValueError("Target scores need to be probabilities for multiclass roc_auc, i.e. they should "
                          "sum up to 1.0 over classes (for scores that are not, pass a 0/1 indicator "
                          "y_true for one-vs-rest per column).")
-    options = ("macro", "weighted", None) if multi_class == "ovo" else ("micro", "macro", "weighted", None)
+    if average is None and multi_class == "ovo":  # one-vs-one scores are per pair, not per class
+        raise ValueError("average=None (a score per class) needs multi_class='ovr'; one-vs-one "
+                         "averages over class pairs, so use average='macro' or 'weighted' with 'ovo'.")
+    options = ("macro", "weighted") if multi_class == "ovo" else ("micro", "macro", "weighted", None)
     if average not in options:
         raise ValueError(f"average must be one of {options} for multiclass problems")
-    if average is None and multi_class == "ovo":
-        raise NotImplementedError("average=None is not implemented for multi_class='ovo'.")
     if labels is not None:
         given = np.asarray(labels).reshape(-1)
         classes = np.unique(given)
